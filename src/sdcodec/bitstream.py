@@ -1,0 +1,305 @@
+"""bytes ↔ file: the .sdc container, format v1 (docs/FORMAT.md, followed field by field).
+
+The parser trusts no byte: every length is checked against what remains before it
+is sliced, the declared image size is checked against a pixel limit before anything
+is allocated, and every failure is a FormatError (or subclass) with a one-line message.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import (
+    ChecksumError,
+    FormatError,
+    ImageTooLargeError,
+    TruncatedError,
+    UnknownModelError,
+    UnsupportedVersionError,
+    WeightsMismatchError,
+)
+from .models.registry import by_id
+from .quant import AffineMap, QuantizerId, QuantParams
+
+MAGIC = b"\x89SDC\r\n\x1a\n"
+MAJOR = 1
+MINOR = 0
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS default
+MAX_ICC_BYTES = 16 << 20
+MAX_SOURCE_MODE_LEN = 16
+
+MODES = {1: "RGB", 2: "RGBA", 3: "L", 4: "LA"}
+MODE_CODES = {v: k for k, v in MODES.items()}
+
+# critical sections in the order they must appear; ALPH and ICCP are optional
+_ORDER = [b"HEAD", b"QUAN", b"ALPH", b"ICCP", b"DATA", b"END "]
+_REQUIRED = {b"HEAD", b"QUAN", b"DATA", b"END "}
+_HEAD = struct.Struct("<H8sIIBBBBHfI")  # then u8 n + n bytes of source mode
+_SECTION = struct.Struct("<I4s")
+_CRC = struct.Struct("<I")
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """Decode-time processing stored in the file. v1.0 knows only "none" (denoiser 0)."""
+
+    denoiser: int = 0
+    steps: int = 0
+    strength: float = 0.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Header:
+    model_id: int
+    fingerprint: bytes
+    width: int
+    height: int
+    mode: str  # mode of the decoded image: RGB, RGBA, L or LA
+    source_mode: str  # the input's Pillow mode, for information
+    quantizer: QuantizerId
+    coder_id: int
+    decode: DecodeSettings = DecodeSettings()
+
+
+@dataclass
+class SdcFile:
+    header: Header
+    quant: QuantParams
+    payload: bytes
+    alpha: bytes | None = None
+    icc: bytes | None = None
+    minor: int = MINOR
+    sections: list[tuple[str, int]] = field(default_factory=list)  # (tag, payload length)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _section(tag: bytes, payload: bytes) -> bytes:
+    return _SECTION.pack(len(payload), tag) + payload + _CRC.pack(zlib.crc32(tag + payload))
+
+
+def _pack_head(h: Header) -> bytes:
+    src = h.source_mode.encode("ascii", "replace")[:MAX_SOURCE_MODE_LEN]
+    d = h.decode
+    fixed = _HEAD.pack(
+        h.model_id, h.fingerprint, h.width, h.height, MODE_CODES[h.mode],
+        int(h.quantizer), h.coder_id, d.denoiser, d.steps, d.strength, d.seed,
+    )  # fmt: skip
+    return fixed + bytes([len(src)]) + src
+
+
+def _pack_quant(q: QuantParams, channels: int) -> bytes:
+    per_channel = q.affine.offset.shape[0] > 1
+    out = bytes([channels, 1 if per_channel else 0])
+    pairs = np.stack([q.affine.offset, q.affine.scale], axis=1).astype("<f4")
+    out += pairs.tobytes()
+    if q.quantizer is QuantizerId.PALETTE:
+        out += struct.pack("<HBB", q.palette_size, q.groups, 1 if q.dithered else 0)
+    return out
+
+
+def write(f: SdcFile) -> bytes:
+    spec = by_id(f.header.model_id)
+    if spec is None:
+        raise FormatError(f"unknown model id {f.header.model_id}")
+    parts = [MAGIC, bytes([MAJOR, MINOR])]
+    parts.append(_section(b"HEAD", _pack_head(f.header)))
+    parts.append(_section(b"QUAN", _pack_quant(f.quant, spec.latent_channels)))
+    if f.alpha is not None:
+        parts.append(_section(b"ALPH", bytes([0]) + f.alpha))
+    if f.icc is not None:
+        parts.append(_section(b"ICCP", struct.pack("<I", len(f.icc)) + zlib.compress(f.icc, 9)))
+    parts.append(_section(b"DATA", f.payload))
+    parts.append(_section(b"END ", b""))
+    return b"".join(parts)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _parse_head(p: bytes, max_pixels: int) -> Header:
+    if len(p) < _HEAD.size + 1:
+        raise FormatError("HEAD section too short")
+    (model_id, fp, width, height, mode, quant_id, coder_id,
+     denoiser, steps, strength, seed) = _HEAD.unpack_from(p)  # fmt: skip
+    n = p[_HEAD.size]
+    if n > MAX_SOURCE_MODE_LEN or len(p) != _HEAD.size + 1 + n:
+        raise FormatError("HEAD section has the wrong length")
+    src = p[_HEAD.size + 1 :]
+    if not all(32 <= b < 127 for b in src):
+        raise FormatError("HEAD source mode is not printable ASCII")
+    spec = by_id(model_id)
+    if spec is None:
+        raise UnknownModelError(f"unknown model id {model_id} (this sdcodec knows ids "
+                                f"{', '.join(str(s) for s in _known_ids())})")  # fmt: skip
+    if fp != spec.fingerprint:
+        raise WeightsMismatchError(
+            f"file was made with other weights than model '{spec.name}' pins "
+            f"(fingerprint {fp.hex()} != {spec.fingerprint.hex()})"
+        )
+    if width < 1 or height < 1:
+        raise FormatError(f"invalid image size {width}x{height}")
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"image size {width}x{height} ({width * height} pixels) exceeds the limit of "
+            f"{max_pixels} pixels"
+        )
+    if mode not in MODES:
+        raise FormatError(f"unknown image mode code {mode}")
+    try:
+        quantizer = QuantizerId(quant_id)
+    except ValueError:
+        raise FormatError(f"unknown quantizer id {quant_id}") from None
+    if denoiser != 0:
+        raise FormatError(f"unknown denoiser id {denoiser}")
+    if steps != 0 or strength != 0.0 or seed != 0:
+        raise FormatError("decode settings given without a denoiser")
+    return Header(
+        model_id, fp, width, height, MODES[mode], src.decode("ascii"), quantizer, coder_id,
+        DecodeSettings(denoiser, steps, strength, seed),
+    )  # fmt: skip
+
+
+def _known_ids() -> list[int]:
+    from .models.registry import REGISTRY
+
+    return [s.id for s in REGISTRY]
+
+
+def _parse_quant(p: bytes, header: Header) -> QuantParams:
+    spec = by_id(header.model_id)
+    if spec is None or len(p) < 2:
+        raise FormatError("QUAN section too short")
+    channels, per_channel = p[0], p[1]
+    if channels != spec.latent_channels:
+        raise FormatError(f"QUAN declares {channels} channels, model has {spec.latent_channels}")
+    if per_channel not in (0, 1):
+        raise FormatError("QUAN affine kind must be 0 or 1")
+    n = channels if per_channel else 1
+    end = 2 + 8 * n
+    extra = 4 if header.quantizer is QuantizerId.PALETTE else 0
+    if len(p) != end + extra:
+        raise FormatError("QUAN section has the wrong length")
+    pairs = np.frombuffer(p[2:end], dtype="<f4").reshape(n, 2).astype(np.float32)
+    if not np.isfinite(pairs).all() or (pairs[:, 1] <= 0).any():
+        raise FormatError("QUAN affine map is not finite and positive")
+    amap = AffineMap(pairs[:, 0].copy(), pairs[:, 1].copy())
+    if header.quantizer is QuantizerId.UINT8:
+        return QuantParams(QuantizerId.UINT8, amap)
+    k, groups, flags = struct.unpack_from("<HBB", p, end)
+    if not 1 <= k <= 256:
+        raise FormatError(f"palette size {k} outside 1..256")
+    if groups < 1 or channels % groups:
+        raise FormatError(f"{groups} palette groups do not divide {channels} channels")
+    if flags & ~1:
+        raise FormatError("QUAN reserved flag bits set")
+    return QuantParams(QuantizerId.PALETTE, amap, k, groups, bool(flags & 1))
+
+
+def _parse_icc(p: bytes) -> bytes:
+    if len(p) < 4:
+        raise FormatError("ICCP section too short")
+    (n,) = struct.unpack_from("<I", p)
+    if n > MAX_ICC_BYTES:
+        raise FormatError(f"ICC profile of {n} bytes exceeds the {MAX_ICC_BYTES}-byte limit")
+    from .entropy.bounded import inflate_exact
+
+    return inflate_exact(p[4:], n, "ICC profile")
+
+
+def _sections(data: bytes, stop_after: bytes | None = None):
+    """Yield (tag, payload) after checking magic, version, lengths and CRCs."""
+    if len(data) < len(MAGIC) + 2:
+        if not MAGIC.startswith(bytes(data[: len(MAGIC)])):
+            raise FormatError("not an sdcodec file (bad magic)")
+        raise TruncatedError("file too short")
+    if data[: len(MAGIC)] != MAGIC:
+        raise FormatError("not an sdcodec file (bad magic)")
+    major, minor = data[len(MAGIC)], data[len(MAGIC) + 1]
+    if major != MAJOR:
+        raise UnsupportedVersionError(
+            f"file format version {major}.{minor} is not supported (this sdcodec reads {MAJOR}.x)"
+        )
+    yield b"VERS", bytes([minor])
+    pos = len(MAGIC) + 2
+    while True:
+        if len(data) - pos < _SECTION.size:
+            raise TruncatedError(f"file truncated at byte {len(data)} (section header expected)")
+        length, tag = _SECTION.unpack_from(data, pos)
+        pos += _SECTION.size
+        if length > len(data) - pos - _CRC.size:
+            raise TruncatedError(
+                f"section {tag!r} declares {length} bytes, only {max(len(data) - pos - 4, 0)} remain"
+            )
+        payload = bytes(data[pos : pos + length])
+        (crc,) = _CRC.unpack_from(data, pos + length)
+        pos += length + _CRC.size
+        if zlib.crc32(tag + payload) != crc:
+            raise ChecksumError(f"CRC mismatch in section {tag!r}: the file is corrupt")
+        yield tag, payload
+        if tag == b"END ":
+            if pos != len(data):
+                raise FormatError(f"{len(data) - pos} bytes of garbage after the END section")
+            return
+        if tag == stop_after:
+            return
+
+
+def read(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, header_only: bool = False) -> SdcFile:
+    """Parse and validate a whole file (or, with header_only, just HEAD and QUAN)."""
+    header: Header | None = None
+    quant: QuantParams | None = None
+    found: dict[bytes, bytes] = {}
+    listing: list[tuple[str, int]] = []
+    minor = MINOR
+    last = -1
+    for tag, payload in _sections(data, stop_after=b"QUAN" if header_only else None):
+        if tag == b"VERS":
+            minor = payload[0]
+            continue
+        name = tag.decode("latin-1")
+        listing.append((name, len(payload)))
+        if not (tag.isascii() and all(65 <= b <= 90 or 97 <= b <= 122 or b == 32 for b in tag)):
+            raise FormatError(f"invalid section tag {tag!r}")
+        if 97 <= tag[0] <= 122:  # lowercase first letter: ancillary, safe to skip
+            continue
+        if tag not in _ORDER:
+            raise FormatError(f"unknown critical section {name!r}")
+        if tag in found:
+            raise FormatError(f"duplicate section {name!r}")
+        index = _ORDER.index(tag)
+        if index < last:
+            raise FormatError(f"section {name!r} out of order")
+        if tag != b"HEAD" and header is None:
+            raise FormatError("file does not start with a HEAD section")
+        last = index
+        found[tag] = payload
+        if tag == b"HEAD":
+            header = _parse_head(payload, max_pixels)
+        elif tag == b"QUAN":
+            quant = _parse_quant(payload, header)
+    if header is None or quant is None:
+        raise FormatError("HEAD or QUAN section missing")
+    if header_only:
+        return SdcFile(header, quant, b"", minor=minor, sections=listing)
+    missing = _REQUIRED - found.keys()
+    if missing:
+        raise FormatError(f"required section {sorted(missing)[0].decode()!r} missing")
+    alpha = None
+    if b"ALPH" in found:
+        if header.mode not in ("RGBA", "LA"):
+            raise FormatError("ALPH section in an image without alpha")
+        a = found[b"ALPH"]
+        if len(a) < 1 or a[0] != 0:
+            raise FormatError("ALPH section has an unknown method")
+        alpha = a[1:]
+    elif header.mode in ("RGBA", "LA"):
+        raise FormatError(f"mode {header.mode} needs an ALPH section")
+    icc = _parse_icc(found[b"ICCP"]) if b"ICCP" in found else None
+    return SdcFile(header, quant, found[b"DATA"], alpha, icc, minor, listing)

@@ -1,0 +1,238 @@
+"""The `sdcodec` command: encode, decode, info, models.
+
+``main(argv) -> int``: 0 on success, 1 when any file failed (each failure is one
+line on stderr), 2 for usage errors. Outputs are written to a temporary file beside
+the target and renamed into place, so a failure never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__, models, weights
+from .bitstream import DEFAULT_MAX_PIXELS
+from .codec import EncodeOptions, decode, encode, info, read_file
+from .errors import InputError, SdcodecError
+
+PROG = "sdcodec"
+PROGRESS_MIN_FILES = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, as for every other user error
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _fail(msg: str) -> None:
+    print(f"{PROG}: error: {msg}", file=sys.stderr)
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` then rename tmp → path; on any failure remove tmp."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _outputs(inputs: list[str], out: str | None, suffix: str) -> list[Path]:
+    """Output path for each input: -o FILE for one input, -o DIR for many, else beside it."""
+    paths = [Path(p) for p in inputs]
+    if out is None:
+        return [p.with_name(p.stem + suffix) for p in paths]
+    o = Path(out)
+    if len(paths) == 1 and not o.is_dir():
+        return [o]
+    if o.exists() and not o.is_dir():
+        raise InputError(f"-o {out}: must be a folder when several inputs are given")
+    return [o / (p.stem + suffix) for p in paths]
+
+
+def _progress(items: list, desc: str):
+    if len(items) < PROGRESS_MIN_FILES:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="img", file=sys.stderr)
+
+
+def _run_each(pairs, desc: str, work: Callable[[Path, Path], None]) -> int:
+    failures = 0
+    for src, dst in _progress(pairs, desc):
+        try:
+            work(Path(src), dst)
+        except SdcodecError as exc:
+            failures += 1
+            _fail(str(exc))
+        except OSError as exc:
+            failures += 1
+            _fail(f"{exc.filename or src}: {exc.strerror or exc}")
+    return 1 if failures else 0
+
+
+def _save_format(path: Path) -> str:
+    from PIL import Image
+
+    ext = path.suffix.lower()
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None or fmt not in Image.SAVE:
+        raise InputError(f"{path}: cannot write images with extension '{ext or '(none)'}'")
+    return fmt
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    opts = EncodeOptions(
+        model=args.model,
+        mode=args.mode,
+        palette_size=args.palette_size,
+        groups=args.groups,
+        dither=args.dither,
+        per_channel=args.per_channel,
+        seed=args.seed,
+        models_dir=args.models,
+        device=args.device,
+        max_pixels=args.max_pixels,
+    )
+    opts.validate()
+    pairs = list(zip(args.inputs, _outputs(args.inputs, args.output, ".sdc")))
+
+    def work(src: Path, dst: Path) -> None:
+        data = encode(src, opts)
+        write_atomic(dst, lambda tmp: tmp.write_bytes(data))
+        if args.verbose:
+            print(f"{src} -> {dst}: {len(data)} bytes", file=sys.stderr)
+
+    return _run_each(pairs, "encode", work)
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    outs = _outputs(args.inputs, args.output, ".decoded.png")
+    for o in outs:
+        _save_format(o)  # refuse an unknown extension before decoding anything
+
+    def work(src: Path, dst: Path) -> None:
+        im = decode(
+            read_file(src), models_dir=args.models, device=args.device, max_pixels=args.max_pixels
+        )
+        fmt = _save_format(dst)
+        extra = {"icc_profile": im.info["icc_profile"]} if "icc_profile" in im.info else {}
+        if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
+            im = im.convert(im.mode[:-1])  # JPEG has no alpha
+        write_atomic(dst, lambda tmp: im.save(tmp, format=fmt, **extra))
+
+    return _run_each(list(zip(args.inputs, outs)), "decode", work)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    results, failures = [], 0
+    for src in args.inputs:
+        try:
+            results.append({"file": src, **info(read_file(src), args.max_pixels)})
+        except SdcodecError as exc:
+            failures += 1
+            _fail(str(exc))
+    if results:
+        print(json.dumps(results[0] if len(args.inputs) == 1 else results, indent=2))
+    return 1 if failures else 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    rows = []
+    for spec in models.REGISTRY:
+        present = weights.presence(spec, args.models)
+        rows.append(
+            {
+                "name": spec.name,
+                "id": spec.id,
+                "latent_channels": spec.latent_channels,
+                "downsample": spec.downsample,
+                "fingerprint": spec.fingerprint.hex(),
+                "license": spec.license,
+                "description": spec.description,
+                "files": [
+                    {"name": wf.name, "role": wf.role, "sha256": wf.sha256, "url": wf.url,
+                     "path": present[wf.name]}
+                    for wf in spec.files
+                ],  # fmt: skip
+                "available": all(present.values()),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            state = "weights present" if r["available"] else "weights missing"
+            print(f"{r['name']:<8} id={r['id']:<3} {r['latent_channels']}ch /{r['downsample']}  "
+                  f"{state}  {r['description']}")  # fmt: skip
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Image compression through diffusion-autoencoder latents.")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--models", metavar="DIR", help="weights folder (default: $SDCODEC_MODELS, then the cache)")
+        sp.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+        sp.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS})")  # fmt: skip
+
+    e = sub.add_parser("encode", help="compress images into .sdc files")
+    e.add_argument("inputs", nargs="+", metavar="IN")
+    e.add_argument("-o", "--output", metavar="OUT", help="output file, or folder for several inputs (default: IN with .sdc)")
+    e.add_argument("--model", default=models.DEFAULT_MODEL, choices=models.names())
+    e.add_argument("--mode", default="palette", choices=["palette", "8bit"], help="quantizer (default: palette)")
+    e.add_argument("-k", "--palette-size", type=int, default=256, metavar="K", help="palette entries, 2..256 (default 256)")
+    e.add_argument("-g", "--groups", type=int, default=1, metavar="G", help="channel groups with a palette each (default 1)")
+    e.add_argument("--dither", action=argparse.BooleanOptionalAction, default=False, help="Floyd–Steinberg dithering (default off)")
+    e.add_argument("--per-channel", action="store_true", help="affine map per channel instead of global")
+    e.add_argument("--seed", type=int, default=0, help="k-means seed (default 0)")
+    e.add_argument("-v", "--verbose", action="store_true", help="print each file's size")
+    common(e)
+    e.set_defaults(func=cmd_encode)
+
+    d = sub.add_parser("decode", help="decode .sdc files to images")
+    d.add_argument("inputs", nargs="+", metavar="IN")
+    d.add_argument("-o", "--output", metavar="OUT", help="output image (format from its extension), or folder (default: IN.decoded.png)")
+    common(d)
+    d.set_defaults(func=cmd_decode)
+
+    i = sub.add_parser("info", help="print a file's header as JSON")
+    i.add_argument("inputs", nargs="+", metavar="FILE")
+    i.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N")
+    i.set_defaults(func=cmd_info)
+
+    m = sub.add_parser("models", help="list models and whether their weights are present")
+    m.add_argument("--models", metavar="DIR")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_models)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SdcodecError as exc:
+        _fail(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+    except Exception as exc:  # a bug: still one line, with a way to see more
+        if os.environ.get("SDCODEC_DEBUG"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (set SDCODEC_DEBUG=1 for a traceback)")
+        return 70

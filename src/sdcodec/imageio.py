@@ -1,0 +1,121 @@
+"""What surrounds the latent: input modes, alpha, ICC, EXIF orientation, padding.
+
+``prepare`` turns any Pillow image into what the codec codes: an RGB float array padded
+to a multiple of the model's downsample factor, plus the alpha plane (only if not fully
+opaque), the ICC profile (only if it describes the colour space we output) and the
+mode the decoded image will have. ``finish`` does the reverse after decoding.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .errors import InputError
+
+_GREY_MODES = {"1", "L", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
+_ICC_SPACE = {"RGB": b"RGB ", "L": b"GRAY"}
+
+
+@dataclass
+class Prepared:
+    rgb: np.ndarray  # (H, W, 3) uint8, unpadded
+    alpha: np.ndarray | None  # (H, W) uint8, None when fully opaque or absent
+    mode: str  # RGB, RGBA, L or LA: the decoded image's mode
+    source_mode: str
+    icc: bytes | None
+
+
+def _icc_space(icc: bytes) -> bytes | None:
+    # the colour-space signature sits at bytes 16..20 of every ICC header
+    return icc[16:20] if len(icc) >= 128 else None
+
+
+def _to_srgb(im: Image.Image, icc: bytes) -> Image.Image | None:
+    """Colour-managed conversion of e.g. a CMYK image to sRGB; None when it cannot be done."""
+    try:
+        from PIL import ImageCms
+
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except Exception:  # a broken profile or no littlecms: fall back to Pillow's formula
+        return None
+
+
+def _grey_to_8bit(im: Image.Image) -> np.ndarray:
+    if im.mode in ("1", "L"):
+        return np.asarray(im.convert("L"))
+    a = np.asarray(im)
+    if im.mode == "F":
+        return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    # 16-bit and 32-bit integer grey: Pillow's convert("L") clips instead of scaling
+    a = a.astype(np.float64)
+    return np.clip(np.rint(a * (255.0 / 65535.0)), 0, 255).astype(np.uint8)
+
+
+def prepare(im: Image.Image) -> Prepared:
+    source_mode = im.mode
+    try:
+        im = ImageOps.exif_transpose(im) or im
+    except Exception:  # unreadable EXIF must not stop the encode; orientation is a nicety
+        pass
+    icc = im.info.get("icc_profile") or None
+    alpha = None
+    if im.mode in _GREY_MODES:
+        grey = _grey_to_8bit(im)
+        rgb = np.repeat(grey[:, :, None], 3, axis=2)
+        mode = "L"
+    elif im.mode in ("LA", "La"):
+        la = np.asarray(im.convert("LA"))
+        rgb = np.repeat(la[:, :, :1], 3, axis=2)
+        alpha, mode = la[:, :, 1], "L"
+    else:
+        if im.mode == "CMYK" and icc and _icc_space(icc) == b"CMYK":
+            converted = _to_srgb(im, icc)
+            im, icc = (converted if converted is not None else im.convert("RGB")), None
+        has_alpha = im.mode in ("RGBA", "RGBa", "PA") or (
+            im.mode == "P" and "transparency" in im.info
+        ) or (im.mode in ("RGB", "L") and "transparency" in im.info)
+        try:
+            im = im.convert("RGBA" if has_alpha else "RGB")
+        except (ValueError, OSError) as exc:
+            raise InputError(f"cannot convert image mode {source_mode} to RGB: {exc}") from None
+        arr = np.asarray(im)
+        rgb = arr[:, :, :3]
+        if has_alpha:
+            alpha = arr[:, :, 3]
+        mode = "RGB"
+    if alpha is not None and alpha.min() == 255:
+        alpha = None
+    if alpha is not None:
+        mode += "A"
+    if icc is not None and _icc_space(icc) != _ICC_SPACE[mode.rstrip("A")]:
+        icc = None  # a profile for another colour space would mislabel our output
+    return Prepared(np.ascontiguousarray(rgb), alpha, mode, source_mode, icc)
+
+
+def pad(rgb: np.ndarray, multiple: int) -> np.ndarray:
+    """Edge-replicate to the next multiple of ``multiple`` (the model's downsample factor)."""
+    h, w = rgb.shape[:2]
+    ph, pw = -h % multiple, -w % multiple
+    if ph or pw:
+        rgb = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge")
+    return rgb
+
+
+def finish(
+    rgb: np.ndarray, width: int, height: int, mode: str, alpha: np.ndarray | None, icc: bytes | None
+) -> Image.Image:
+    """Decoded (H', W', 3) float in [0, 1] → a Pillow image of the original size and mode."""
+    out = np.rint(rgb[:height, :width] * 255.0).astype(np.uint8)
+    im = Image.fromarray(out, "RGB")
+    if mode.startswith("L"):
+        im = im.convert("L")
+    if alpha is not None:
+        im.putalpha(Image.fromarray(alpha, "L"))
+    if icc is not None:
+        im.info["icc_profile"] = icc
+    return im

@@ -1,0 +1,114 @@
+"""image ↔ latent: the autoencoders behind the codec.
+
+``load(spec, role)`` returns an ``Autoencoder`` half (encoder or decoder), loaded once
+per process and reused. Images cross this boundary as float32 numpy arrays (H, W, 3)
+with values in [0, 1]; latents as float32 numpy arrays (C, h, w), normalized by the
+spec's scale and shift. Torch stays inside this package.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import ModelUnavailableError
+from .registry import DEFAULT_MODEL, REGISTRY, ModelSpec, by_id, by_name, names
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["DEFAULT_MODEL", "REGISTRY", "ModelSpec", "Autoencoder", "by_id", "by_name", "load", "names"]
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Autoencoder:
+    """One half of a model (role "encoder" or "decoder") on one device."""
+
+    def __init__(self, spec: ModelSpec, role: str, net: torch.nn.Module, device: str) -> None:
+        self.spec = spec
+        self.role = role
+        self.net = net
+        self.device = device
+        # fp16 only where it is fast and was trained for (TAESD ships fp16 weights)
+        self.dtype_name = "float16" if device.startswith("cuda") else "float32"
+
+    def encode(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W, 3) float32 in [0, 1], H and W multiples of the downsample → (C, h, w)."""
+        import torch
+
+        lo, hi = self.spec.image_range
+        x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
+        x = x * (hi - lo) + lo
+        with torch.inference_mode():
+            z = self.net(x.to(self.device, getattr(torch, self.dtype_name)))
+        z = z.float().cpu().numpy()[0]
+        return ((z - self.spec.latent_shift) * self.spec.latent_scale).astype(np.float32)
+
+    def decode(self, latent: np.ndarray) -> np.ndarray:
+        """(C, h, w) normalized latent → (8h, 8w, 3) float32 in [0, 1]."""
+        import torch
+
+        raw = latent / self.spec.latent_scale + self.spec.latent_shift
+        z = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))[None]
+        with torch.inference_mode():
+            y = self.net(z.to(self.device, getattr(torch, self.dtype_name)))
+        y = y.float().cpu().numpy()[0].transpose(1, 2, 0)
+        lo, hi = self.spec.image_range
+        return np.clip((y - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+
+_CACHE: dict[tuple, Autoencoder] = {}
+_LOCK = threading.Lock()
+
+
+def _build(spec: ModelSpec, role: str) -> torch.nn.Module:
+    if spec.architecture == "taesd-gn":
+        from .taef2 import build_decoder, build_encoder
+
+        builder = build_encoder if role == "encoder" else build_decoder
+        return builder(spec.latent_channels, group_norm=True)
+    raise ModelUnavailableError(f"model '{spec.name}': no builder for '{spec.architecture}'")
+
+
+def load(
+    spec: ModelSpec,
+    role: str,
+    models_dir: str | os.PathLike | None = None,
+    device: str | None = None,
+) -> Autoencoder:
+    """Build, load (sha256-checked, weights_only) and cache one half of a model."""
+    import torch
+
+    from .. import weights
+
+    device = device or default_device()
+    paths = weights.resolve(spec, role, models_dir)
+    key = (spec.id, role, device, tuple(sorted(str(p) for p in paths.values())))
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        net = _build(spec, role)
+        state: dict = {}
+        for wf in spec.files_for(role):
+            try:
+                part = torch.load(paths[wf.name], map_location="cpu", weights_only=True)
+            except Exception as exc:  # a pickle that weights_only refuses, or garbage
+                raise ModelUnavailableError(f"{paths[wf.name]}: cannot load weights: {exc}") from exc
+            state.update(part)
+        try:
+            net.load_state_dict({k: v.float() for k, v in state.items()})
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise ModelUnavailableError(f"model '{spec.name}': weights do not fit: {first}") from exc
+        ae = Autoencoder(spec, role, net, device)
+        net.to(device, getattr(torch, ae.dtype_name)).eval().requires_grad_(False)
+        _CACHE[key] = ae
+        return ae
