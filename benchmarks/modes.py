@@ -64,7 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     for path in files:
         im = Image.open(path)
         ref = np.asarray(im.convert("RGB"))
-        row = {"image": path.name, "width": im.width, "height": im.height, "ceiling_psnr": ceiling(im)}
+        row = {
+            "image": path.name,
+            "width": im.width,
+            "height": im.height,
+            "ceiling_psnr": ceiling(im),
+        }
         for name in names:
             opts = sdcodec.EncodeOptions(**MODES[name])
             t0 = time.perf_counter()
@@ -85,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         meta = {"python": platform.python_version(), "machine": platform.processor() or platform.machine(),
                 "sdcodec": sdcodec.__version__, "images": len(rows)}  # fmt: skip
         Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    print(f"Autoencoder alone (no quantization): mean PSNR {np.mean([r['ceiling_psnr'] for r in rows]):.2f} dB\n")
+    print(
+        f"Autoencoder alone (no quantization): mean PSNR {np.mean([r['ceiling_psnr'] for r in rows]):.2f} dB\n"
+    )
     print("| mode | bytes | bpp | PSNR dB (min–max) | encode s | decode s |")
     print("|---|---:|---:|---:|---:|---:|")
     for name in names:

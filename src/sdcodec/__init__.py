@@ -1,8 +1,8 @@
 """sdcodec: images compressed through the latent space of diffusion autoencoders.
 
-    >>> import sdcodec
-    >>> data = sdcodec.encode("photo.png", sdcodec.EncodeOptions(palette_size=64))  # doctest: +SKIP
-    >>> image = sdcodec.decode(data)  # doctest: +SKIP
+>>> import sdcodec
+>>> data = sdcodec.encode("photo.png", sdcodec.EncodeOptions(palette_size=64))  # doctest: +SKIP
+>>> image = sdcodec.decode(data)  # doctest: +SKIP
 """
 
 from .bitstream import DEFAULT_MAX_PIXELS

@@ -105,7 +105,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
     )
     opts.validate()
-    pairs = list(zip(args.inputs, _outputs(args.inputs, args.output, ".sdc")))
+    pairs = list(zip(args.inputs, _outputs(args.inputs, args.output, ".sdc"), strict=True))
 
     def work(src: Path, dst: Path) -> None:
         data = encode(src, opts)
@@ -131,7 +131,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
             im = im.convert(im.mode[:-1])  # JPEG has no alpha
         write_atomic(dst, lambda tmp: im.save(tmp, format=fmt, **extra))
 
-    return _run_each(list(zip(args.inputs, outs)), "decode", work)
+    return _run_each(list(zip(args.inputs, outs, strict=True)), "decode", work)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -161,8 +161,13 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "license": spec.license,
                 "description": spec.description,
                 "files": [
-                    {"name": wf.name, "role": wf.role, "sha256": wf.sha256, "url": wf.url,
-                     "path": present[wf.name]}
+                    {
+                        "name": wf.name,
+                        "role": wf.role,
+                        "sha256": wf.sha256,
+                        "url": wf.url,
+                        "path": present[wf.name],
+                    }
                     for wf in spec.files
                 ],  # fmt: skip
                 "available": all(present.values()),
@@ -184,20 +189,55 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--models", metavar="DIR", help="weights folder (default: $SDCODEC_MODELS, then the cache)")
+        sp.add_argument(
+            "--models",
+            metavar="DIR",
+            help="weights folder (default: $SDCODEC_MODELS, then the cache)",
+        )
         sp.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
         sp.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
                         help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS})")  # fmt: skip
 
     e = sub.add_parser("encode", help="compress images into .sdc files")
     e.add_argument("inputs", nargs="+", metavar="IN")
-    e.add_argument("-o", "--output", metavar="OUT", help="output file, or folder for several inputs (default: IN with .sdc)")
+    e.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file, or folder for several inputs (default: IN with .sdc)",
+    )
     e.add_argument("--model", default=models.DEFAULT_MODEL, choices=models.names())
-    e.add_argument("--mode", default="palette", choices=["palette", "8bit"], help="quantizer (default: palette)")
-    e.add_argument("-k", "--palette-size", type=int, default=256, metavar="K", help="palette entries, 2..256 (default 256)")
-    e.add_argument("-g", "--groups", type=int, default=1, metavar="G", help="channel groups with a palette each (default 1)")
-    e.add_argument("--dither", action=argparse.BooleanOptionalAction, default=False, help="Floyd–Steinberg dithering (default off)")
-    e.add_argument("--per-channel", action="store_true", help="affine map per channel instead of global")
+    e.add_argument(
+        "--mode",
+        default="palette",
+        choices=["palette", "8bit"],
+        help="quantizer (default: palette)",
+    )
+    e.add_argument(
+        "-k",
+        "--palette-size",
+        type=int,
+        default=256,
+        metavar="K",
+        help="palette entries, 2..256 (default 256)",
+    )
+    e.add_argument(
+        "-g",
+        "--groups",
+        type=int,
+        default=1,
+        metavar="G",
+        help="channel groups with a palette each (default 1)",
+    )
+    e.add_argument(
+        "--dither",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="Floyd–Steinberg dithering (default off)",
+    )
+    e.add_argument(
+        "--per-channel", action="store_true", help="affine map per channel instead of global"
+    )
     e.add_argument("--seed", type=int, default=0, help="k-means seed (default 0)")
     e.add_argument("-v", "--verbose", action="store_true", help="print each file's size")
     common(e)
@@ -205,7 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("decode", help="decode .sdc files to images")
     d.add_argument("inputs", nargs="+", metavar="IN")
-    d.add_argument("-o", "--output", metavar="OUT", help="output image (format from its extension), or folder (default: IN.decoded.png)")
+    d.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output image (format from its extension), or folder (default: IN.decoded.png)",
+    )
     common(d)
     d.set_defaults(func=cmd_decode)
 

@@ -26,7 +26,9 @@ class EncodeOptions:
     mode: str = "palette"  # "palette" or "8bit"
     palette_size: int = 256  # K, 2..256 (palette mode)
     groups: int = 1  # G channel groups, each with its own palette; must divide C
-    dither: bool = False  # Floyd–Steinberg error diffusion (off: measured better PSNR at equal size)
+    dither: bool = (
+        False  # Floyd–Steinberg error diffusion (off: measured better PSNR at equal size)
+    )
     per_channel: bool = False  # affine map per channel instead of one global map
     coder: str = "zlib"
     seed: int = 0  # k-means seed
@@ -37,9 +39,13 @@ class EncodeOptions:
     def validate(self) -> models.ModelSpec:
         spec = models.by_name(self.model)
         if spec is None:
-            raise InputError(f"unknown model '{self.model}' (choose from {', '.join(models.names())})")
+            raise InputError(
+                f"unknown model '{self.model}' (choose from {', '.join(models.names())})"
+            )
         if self.coder not in entropy.NAMES:
-            raise InputError(f"unknown coder '{self.coder}' (choose from {', '.join(entropy.NAMES)})")
+            raise InputError(
+                f"unknown coder '{self.coder}' (choose from {', '.join(entropy.NAMES)})"
+            )
         quant.check_options(spec.latent_channels, self.mode, self.palette_size, self.groups)
         return spec
 

@@ -76,9 +76,11 @@ def prepare(im: Image.Image) -> Prepared:
         if im.mode == "CMYK" and icc and _icc_space(icc) == b"CMYK":
             converted = _to_srgb(im, icc)
             im, icc = (converted if converted is not None else im.convert("RGB")), None
-        has_alpha = im.mode in ("RGBA", "RGBa", "PA") or (
-            im.mode == "P" and "transparency" in im.info
-        ) or (im.mode in ("RGB", "L") and "transparency" in im.info)
+        has_alpha = (
+            im.mode in ("RGBA", "RGBa", "PA")
+            or (im.mode == "P" and "transparency" in im.info)
+            or (im.mode in ("RGB", "L") and "transparency" in im.info)
+        )
         try:
             im = im.convert("RGBA" if has_alpha else "RGB")
         except (ValueError, OSError) as exc:

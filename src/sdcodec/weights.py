@@ -68,9 +68,10 @@ def _download(wf: WeightFile, dest: Path) -> None:
     tmp = Path(tmp_name)
     try:
         h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(
-            wf.url, timeout=_DOWNLOAD_TIMEOUT_S
-        ) as resp:
+        with (
+            os.fdopen(fd, "wb") as out,
+            urllib.request.urlopen(wf.url, timeout=_DOWNLOAD_TIMEOUT_S) as resp,
+        ):
             while chunk := resp.read(_CHUNK):
                 h.update(chunk)
                 out.write(chunk)

@@ -20,7 +20,16 @@ from .registry import DEFAULT_MODEL, REGISTRY, ModelSpec, by_id, by_name, names
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEFAULT_MODEL", "REGISTRY", "ModelSpec", "Autoencoder", "by_id", "by_name", "load", "names"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "REGISTRY",
+    "ModelSpec",
+    "Autoencoder",
+    "by_id",
+    "by_name",
+    "load",
+    "names",
+]
 
 
 def default_device() -> str:
@@ -101,13 +110,17 @@ def load(
             try:
                 part = torch.load(paths[wf.name], map_location="cpu", weights_only=True)
             except Exception as exc:  # a pickle that weights_only refuses, or garbage
-                raise ModelUnavailableError(f"{paths[wf.name]}: cannot load weights: {exc}") from exc
+                raise ModelUnavailableError(
+                    f"{paths[wf.name]}: cannot load weights: {exc}"
+                ) from exc
             state.update(part)
         try:
             net.load_state_dict({k: v.float() for k, v in state.items()})
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
-            raise ModelUnavailableError(f"model '{spec.name}': weights do not fit: {first}") from exc
+            raise ModelUnavailableError(
+                f"model '{spec.name}': weights do not fit: {first}"
+            ) from exc
         ae = Autoencoder(spec, role, net, device)
         net.to(device, getattr(torch, ae.dtype_name)).eval().requires_grad_(False)
         _CACHE[key] = ae

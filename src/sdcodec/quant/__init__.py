@@ -114,7 +114,7 @@ def dequantize(params: QuantParams, streams: list[np.ndarray], channels: int) ->
     g = params.groups
     palettes, maps = streams[:g], streams[g:]
     parts = []
-    for pal, idx in zip(palettes, maps):
+    for pal, idx in zip(palettes, maps, strict=True):
         if idx.size and int(idx.max()) >= pal.shape[0]:
             raise FormatError("palette index out of range")
         parts.append(pal[idx].transpose(2, 0, 1))
