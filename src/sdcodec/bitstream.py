@@ -213,12 +213,16 @@ def _parse_icc(p: bytes) -> bytes:
     return inflate_exact(p[4:], n, "ICC profile")
 
 
+def _name(tag: bytes) -> str:
+    return tag.decode("latin-1").encode("unicode_escape").decode("ascii")
+
+
 def _sections(data: bytes, stop_after: bytes | None = None):
     """Yield (tag, payload) after checking magic, version, lengths and CRCs."""
     if len(data) < len(MAGIC) + 2:
         if not MAGIC.startswith(bytes(data[: len(MAGIC)])):
             raise FormatError("not an sdcodec file (bad magic)")
-        raise TruncatedError("file too short")
+        raise TruncatedError("truncated file: shorter than the file signature")
     if data[: len(MAGIC)] != MAGIC:
         raise FormatError("not an sdcodec file (bad magic)")
     major, minor = data[len(MAGIC)], data[len(MAGIC) + 1]
@@ -230,18 +234,21 @@ def _sections(data: bytes, stop_after: bytes | None = None):
     pos = len(MAGIC) + 2
     while True:
         if len(data) - pos < _SECTION.size:
-            raise TruncatedError(f"file truncated at byte {len(data)} (section header expected)")
+            raise TruncatedError(
+                f"truncated file: ends at byte {len(data)}, a section header was expected"
+            )
         length, tag = _SECTION.unpack_from(data, pos)
         pos += _SECTION.size
         if length > len(data) - pos - _CRC.size:
             raise TruncatedError(
-                f"section {tag!r} declares {length} bytes, only {max(len(data) - pos - 4, 0)} remain"
+                f"truncated file: section {_name(tag)!r} declares {length} bytes, "
+                f"only {max(len(data) - pos - 4, 0)} remain"
             )
         payload = bytes(data[pos : pos + length])
         (crc,) = _CRC.unpack_from(data, pos + length)
         pos += length + _CRC.size
         if zlib.crc32(tag + payload) != crc:
-            raise ChecksumError(f"CRC mismatch in section {tag!r}: the file is corrupt")
+            raise ChecksumError(f"CRC mismatch in section {_name(tag)!r}: the file is corrupt")
         yield tag, payload
         if tag == b"END ":
             if pos != len(data):
@@ -263,10 +270,10 @@ def read(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, header_only: bool = 
         if tag == b"VERS":
             minor = payload[0]
             continue
-        name = tag.decode("latin-1")
+        name = _name(tag)
         listing.append((name, len(payload)))
         if not (tag.isascii() and all(65 <= b <= 90 or 97 <= b <= 122 or b == 32 for b in tag)):
-            raise FormatError(f"invalid section tag {tag!r}")
+            raise FormatError(f"invalid section tag {_name(tag)!r}")
         if 97 <= tag[0] <= 122:  # lowercase first letter: ancillary, safe to skip
             continue
         if tag not in _ORDER:

@@ -33,6 +33,12 @@ def _fail(msg: str) -> None:
     print(f"{PROG}: error: {msg}", file=sys.stderr)
 
 
+def _about(src: object, exc: Exception) -> str:
+    """Prefix the file name unless the message already starts with it."""
+    msg = str(exc)
+    return msg if msg.startswith(str(src)) else f"{src}: {msg}"
+
+
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` then rename tmp → path; on any failure remove tmp."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +80,7 @@ def _run_each(pairs, desc: str, work: Callable[[Path, Path], None]) -> int:
             work(Path(src), dst)
         except SdcodecError as exc:
             failures += 1
-            _fail(str(exc))
+            _fail(_about(src, exc))
         except OSError as exc:
             failures += 1
             _fail(f"{exc.filename or src}: {exc.strerror or exc}")
@@ -141,7 +147,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             results.append({"file": src, **info(read_file(src), args.max_pixels)})
         except SdcodecError as exc:
             failures += 1
-            _fail(str(exc))
+            _fail(_about(src, exc))
     if results:
         print(json.dumps(results[0] if len(args.inputs) == 1 else results, indent=2))
     return 1 if failures else 0

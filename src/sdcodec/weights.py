@@ -52,8 +52,14 @@ def search_dirs(models_dir: str | os.PathLike | None = None) -> list[Path]:
     return dirs
 
 
+_HASHED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) → sha256, per process
+
+
 def _verified(path: Path, wf: WeightFile) -> Path:
-    digest = sha256_file(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    digest = _HASHED.get(key) or sha256_file(path)
+    _HASHED[key] = digest
     if digest != wf.sha256:
         raise ModelUnavailableError(
             f"{path}: sha256 {digest[:16]}… does not match the pinned {wf.sha256[:16]}…; "

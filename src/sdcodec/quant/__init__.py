@@ -68,7 +68,7 @@ def quantize(
     mode: str = "palette",
     palette_size: int = 256,
     groups: int = 1,
-    dither: bool = True,
+    dither: bool = False,
     per_channel: bool = False,
     seed: int = 0,
 ) -> tuple[QuantParams, list[np.ndarray]]:
@@ -80,22 +80,25 @@ def quantize(
     if MODES[mode] is QuantizerId.UINT8:
         return QuantParams(QuantizerId.UINT8, amap), [q]
     width = channels // groups
-    palettes, maps = [], []
-    for g in range(groups):
-        img = np.ascontiguousarray(q[g * width : (g + 1) * width].transpose(1, 2, 0))
-        vecs = img.reshape(-1, width)
-        pal = _palette.kmeans(vecs, palette_size, seed=seed + g)
-        # fewer distinct vectors than K: repeat the last entry, so K stays as asked
-        if pal.shape[0] < palette_size:
-            pad = np.repeat(pal[-1:], palette_size - pal.shape[0], axis=0)
-            pal = np.concatenate([pal, pad])
+    images = [
+        np.ascontiguousarray(q[g * width : (g + 1) * width].transpose(1, 2, 0))
+        for g in range(groups)
+    ]
+    palettes = [
+        _palette.kmeans(im.reshape(-1, width), palette_size, seed=seed + g)
+        for g, im in enumerate(images)
+    ]
+    # a small image may have fewer distinct vectors than K: the file stores the largest
+    # palette actually needed, and shorter palettes repeat their last entry to that size
+    k = max(p.shape[0] for p in palettes)
+    palettes = [np.concatenate([p, np.repeat(p[-1:], k - p.shape[0], axis=0)]) for p in palettes]
+    maps = []
+    for im, pal in zip(images, palettes, strict=True):
         if dither:
-            idx = _palette.dither(img, pal)
+            maps.append(_palette.dither(im, pal))
         else:
-            idx = _palette.nearest(vecs, pal).reshape(h, w)
-        palettes.append(pal)
-        maps.append(idx)
-    params = QuantParams(QuantizerId.PALETTE, amap, palette_size, groups, dither)
+            maps.append(_palette.nearest(im.reshape(-1, width), pal).reshape(h, w))
+    params = QuantParams(QuantizerId.PALETTE, amap, k, groups, dither)
     return params, palettes + maps
 
 

@@ -1,0 +1,198 @@
+"""The command-line tool, as a user runs it, on full-size Kodak images and hostile files."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sdcodec.cli import main
+
+from .conftest import psnr
+
+# PSNR (dB) and bytes measured on this project's CPU machine (torch 2.13 CPU) with
+# `python benchmarks/modes.py`; the band is ±0.6 dB and sizes ±10%: float rounding on
+# another machine may move a k-means centre, not the quality level.
+MEASURED = {
+    "kodim01": {"8bit": (27.17, 163047), "k256": (20.44, 12805), "k256d": (19.76, 13028), "g4k64d": (20.42, 20546)},
+    "kodim03": {"8bit": (33.20, 162092), "k256": (25.63, 12126), "k256d": (25.05, 12187), "g4k64d": (24.97, 18492)},
+    "kodim23": {"8bit": (33.33, 159401), "k256": (24.02, 12258), "k256d": (23.48, 12319), "g4k64d": (23.78, 18991)},
+}  # fmt: skip
+MODE_ARGS = {
+    "8bit": ["--mode", "8bit"],
+    "k256": [],  # the default: palette of 256, no dithering
+    "k256d": ["--dither"],
+    "g4k64d": ["-g", "4", "-k", "64", "--dither"],
+}
+PSNR_BAND_DB = 0.6
+SIZE_BAND = 0.10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("image", sorted(MEASURED))
+def test_cli_roundtrip_full_size(kodak, tmp_path, image, capsys):
+    src = kodak / f"{image}.png"
+    ref = Image.open(src)
+    for mode, args in MODE_ARGS.items():
+        sdc = tmp_path / f"{image}-{mode}.sdc"
+        png = tmp_path / f"{image}-{mode}.png"
+        assert main(["encode", str(src), "-o", str(sdc), *args]) == 0
+        assert main(["decode", str(sdc), "-o", str(png)]) == 0
+        out = Image.open(png)
+        assert out.size == ref.size and out.mode == "RGB"
+        want_db, want_bytes = MEASURED[image][mode]
+        got_db = psnr(ref, out)
+        assert abs(got_db - want_db) <= PSNR_BAND_DB, (mode, got_db)
+        assert abs(sdc.stat().st_size - want_bytes) <= SIZE_BAND * want_bytes, (
+            mode,
+            sdc.stat().st_size,
+        )
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / f"{image}-k256.sdc")]) == 0
+    hdr = json.loads(capsys.readouterr().out)
+    assert hdr["width"] == ref.width and hdr["quantizer"]["palette_size"] == 256
+    assert hdr["model"]["name"] == "taef2" and hdr["coder"]["name"] == "zlib"
+
+
+def test_default_output_names_and_many_files(tmp_path, crop, capsys):
+    for i in range(3):
+        crop.rotate(90 * i).save(tmp_path / f"img{i}.png")
+    files = [str(tmp_path / f"img{i}.png") for i in range(3)]
+    assert main(["encode", *files, "-k", "16"]) == 0
+    assert all((tmp_path / f"img{i}.sdc").is_file() for i in range(3))
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    assert main(["decode", *(f.replace(".png", ".sdc") for f in files), "-o", str(outdir)]) == 0
+    assert sorted(p.name for p in outdir.iterdir()) == [f"img{i}.decoded.png" for i in range(3)]
+    assert main(["decode", str(tmp_path / "img0.sdc")]) == 0
+    assert (tmp_path / "img0.decoded.png").is_file()
+    assert main(["decode", str(tmp_path / "img0.sdc"), "-o", str(tmp_path / "x.webp")]) == 0
+    assert Image.open(tmp_path / "x.webp").size == (128, 128)
+
+
+def test_models_lists_registry(capsys):
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["name"] == "taef2" and rows[0]["available"] is True
+    assert main(["models"]) == 0
+    assert "weights present" in capsys.readouterr().out
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sdcodec") and ": error: " in err[0], err
+    return err[0]
+
+
+def _leftovers(folder, keep):
+    return sorted(p.name for p in folder.iterdir() if p.name not in keep)
+
+
+@pytest.fixture()
+def small_sdc(tmp_path, crop):
+    src = tmp_path / "small.png"
+    crop.resize((24, 16)).save(src)
+    sdc = tmp_path / "small.sdc"
+    assert main(["encode", str(src), "-o", str(sdc), "-k", "8"]) == 0
+    return sdc
+
+
+def test_hostile_files_one_line_no_output(tmp_path, small_sdc, capsys):
+    data = small_sdc.read_bytes()
+    capsys.readouterr()
+    cases = {
+        "truncated.sdc": data[: len(data) // 2],
+        "flipped.sdc": data[:30] + bytes([data[30] ^ 0x55]) + data[31:],
+        "magic.sdc": b"GIF89a" + data[6:],
+        "future.sdc": data[:8] + bytes([9]) + data[9:],
+        "empty.sdc": b"",
+    }
+    for name, blob in cases.items():
+        bad = tmp_path / name
+        bad.write_bytes(blob)
+        before = set(p.name for p in tmp_path.iterdir())
+        assert main(["decode", str(bad), "-o", str(tmp_path / f"{name}.png")]) == 1, name
+        line = _one_error_line(capsys)
+        assert line.startswith(f"sdcodec: error: {bad}: ")
+        assert set(p.name for p in tmp_path.iterdir()) == before  # no output, no temp file
+        assert main(["info", str(bad)]) == 1
+        _one_error_line(capsys)
+
+
+def test_bad_cli_inputs(tmp_path, small_sdc, capsys):
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"\xff\xd8 this is no jpeg")
+    capsys.readouterr()
+    assert main(["encode", str(junk), "-o", str(tmp_path / "j.sdc")]) == 1
+    _one_error_line(capsys)
+    assert not (tmp_path / "j.sdc").exists()
+    assert main(["encode", str(tmp_path / "nope.png")]) == 1
+    _one_error_line(capsys)
+    assert main(["decode", str(small_sdc), "-o", str(tmp_path / "out.xyz")]) == 1
+    assert "extension" in _one_error_line(capsys)
+    assert main(["encode", str(junk), "-g", "5"]) == 1
+    assert "groups" in _one_error_line(capsys)
+    with pytest.raises(SystemExit) as exc:
+        main(["encode"])
+    assert exc.value.code == 2
+    _one_error_line(capsys)
+    assert (
+        main(["decode", str(small_sdc), "--max-pixels", "10", "-o", str(tmp_path / "o.png")]) == 1
+    )
+    assert "exceeds" in _one_error_line(capsys)
+    assert _leftovers(tmp_path, {"junk.jpg", "small.png", "small.sdc"}) == []
+
+
+def test_missing_weights_one_line(tmp_path, small_sdc, capsys, monkeypatch):
+    monkeypatch.setenv("SDCODEC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SDCODEC_OFFLINE", "1")
+    empty = tmp_path / "nomodels"
+    empty.mkdir()
+    capsys.readouterr()
+    assert (
+        main(["decode", str(small_sdc), "--models", str(empty), "-o", str(tmp_path / "o.png")]) == 1
+    )
+    line = _one_error_line(capsys)
+    assert "taef2_decoder.pth" in line and "missing" in line
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_tampered_weights_refused(tmp_path, small_sdc, capsys, monkeypatch, kodak):
+    fake = tmp_path / "models" / "taef2"
+    fake.mkdir(parents=True)
+    real = kodak.parent.parent / "models" / "taef2"
+    for f in real.glob("*.pth"):
+        shutil.copy(f, fake / f.name)
+    blob = bytearray((fake / "taef2_decoder.pth").read_bytes())
+    blob[-100] ^= 1
+    (fake / "taef2_decoder.pth").write_bytes(bytes(blob))
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "decode",
+                str(small_sdc),
+                "--models",
+                str(tmp_path / "models"),
+                "-o",
+                str(tmp_path / "o.png"),
+            ]
+        )
+        == 1
+    )
+    assert "sha256" in _one_error_line(capsys)
+
+
+def test_same_bytes_same_pixels_through_cli(tmp_path, crop):
+    src = tmp_path / "c.png"
+    crop.save(src)
+    a, b = tmp_path / "a.sdc", tmp_path / "b.sdc"
+    assert main(["encode", str(src), "-o", str(a), "--dither", "-k", "64"]) == 0
+    assert main(["encode", str(src), "-o", str(b), "--dither", "-k", "64"]) == 0
+    assert a.read_bytes() == b.read_bytes()
+    assert main(["decode", str(a), "-o", str(tmp_path / "a.png")]) == 0
+    assert main(["decode", str(a), "-o", str(tmp_path / "b.png")]) == 0
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png"))
+    )

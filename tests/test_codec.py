@@ -1,0 +1,138 @@
+"""The Python API end to end on the real TAEF2, on small images."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+import sdcodec
+from sdcodec import EncodeOptions
+from sdcodec.errors import InputError
+
+from .conftest import psnr
+
+
+def roundtrip(im, **opts):
+    data = sdcodec.encode(im, EncodeOptions(**opts))
+    return data, sdcodec.decode(data)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 13), (513, 771)])
+def test_odd_sizes(crop, size):
+    src = crop.resize(size) if size != (513, 771) else Image.new("RGB", size, (90, 140, 200))
+    data, out = roundtrip(src)
+    assert out.size == size and out.mode == "RGB"
+    assert sdcodec.info(data)["latent"]["height"] == -(-size[1] // 8)
+    if size == (513, 771):  # flat colour: the autoencoder must get it nearly right
+        assert psnr(src, out) > 30
+
+
+def test_grey_stays_grey(crop):
+    grey = crop.convert("L")
+    data, out = roundtrip(grey)
+    assert out.mode == "L" and out.size == grey.size
+    assert sdcodec.info(data)["source_mode"] == "L"
+    assert psnr(grey, out) > 18
+
+
+def test_rgba_alpha_is_exact(crop):
+    rgba = crop.convert("RGBA")
+    a = np.zeros((128, 128), np.uint8)
+    a[20:100, 10:110] = 255
+    a[50:60] = np.arange(128, dtype=np.uint8)  # a gradient too
+    rgba.putalpha(Image.fromarray(a))
+    _, out = roundtrip(rgba)
+    assert out.mode == "RGBA"
+    assert np.array_equal(np.asarray(out)[:, :, 3], a)
+
+
+def test_opaque_alpha_is_dropped(crop):
+    data, out = roundtrip(crop.convert("RGBA"))
+    assert out.mode == "RGB" and sdcodec.info(data)["alpha"] is False
+
+
+def test_la_and_palette_transparency(crop):
+    la = crop.convert("LA")
+    a = np.full((128, 128), 255, np.uint8)
+    a[:10] = 0
+    la.putalpha(Image.fromarray(a))
+    _, out = roundtrip(la)
+    assert out.mode == "LA" and np.array_equal(np.asarray(out)[:, :, 1], a)
+    p = crop.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    p.info["transparency"] = 0
+    _, out = roundtrip(p)
+    assert out.mode == "RGBA"
+    assert np.array_equal(np.asarray(out)[:, :, 3] == 0, np.asarray(p) == 0)
+
+
+def test_16bit_png_is_scaled_not_clipped(tmp_path):
+    ramp = (np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16).astype(np.uint16)
+    path = tmp_path / "g16.png"
+    Image.fromarray(ramp).save(path)
+    assert Image.open(path).mode.startswith("I")
+    _, out = roundtrip(path)
+    expect = np.rint(ramp / 257.0)
+    assert out.mode == "L" and psnr(expect, out) > 25  # clipping would give ~5 dB
+
+
+def test_icc_profile_carried_over(crop, tmp_path):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    path = tmp_path / "icc.png"
+    crop.save(path, icc_profile=icc)
+    data, out = roundtrip(path)
+    assert out.info.get("icc_profile") == icc
+    assert sdcodec.info(data)["icc_profile_bytes"] == len(icc)
+
+
+def test_cmyk_converted(crop):
+    _, out = roundtrip(crop.convert("CMYK"))
+    assert out.mode == "RGB" and psnr(crop, out) > 16
+
+
+def test_exif_orientation_applied(crop):
+    buf = io.BytesIO()
+    tall = crop.crop((0, 0, 64, 128))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    tall.save(buf, "JPEG", exif=exif, quality=95)
+    _, out = roundtrip(Image.open(buf))
+    assert out.size == (128, 64)
+
+
+def test_determinism(crop):
+    opts = EncodeOptions(palette_size=32, dither=True)
+    a, b = sdcodec.encode(crop, opts), sdcodec.encode(crop, opts)
+    assert a == b
+    assert np.array_equal(np.asarray(sdcodec.decode(a)), np.asarray(sdcodec.decode(a)))
+
+
+def test_modes_give_expected_order(kodak):
+    crop = Image.open(kodak / "kodim23.png").convert("RGB").crop((256, 0, 512, 256))
+    sizes, q = {}, {}
+    for name, opts in {
+        "8bit": dict(mode="8bit"),
+        "k256": dict(palette_size=256),
+        "k16": dict(palette_size=16),
+        "g8": dict(palette_size=64, groups=8),
+    }.items():
+        data, out = roundtrip(crop, **opts)
+        sizes[name], q[name] = len(data), psnr(crop, out)
+    assert sizes["k16"] < sizes["k256"] < sizes["8bit"]
+    assert q["8bit"] > q["g8"] > q["k16"]
+    assert q["k256"] > q["k16"]
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(InputError, match="cannot read image"):
+        sdcodec.encode(tmp_path / "missing.png")
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    with pytest.raises(InputError):
+        sdcodec.encode(junk)
+    with pytest.raises(InputError, match="groups"):
+        sdcodec.encode(Image.new("RGB", (8, 8)), EncodeOptions(groups=3))
+    with pytest.raises(InputError, match="model"):
+        sdcodec.encode(Image.new("RGB", (8, 8)), EncodeOptions(model="sd99"))
+    with pytest.raises(InputError, match="limit"):
+        sdcodec.encode(Image.new("RGB", (100, 100)), EncodeOptions(max_pixels=5000))
