@@ -24,11 +24,15 @@ from sdcodec import models
 
 MODES: dict[str, dict] = {
     "8bit": dict(mode="8bit"),
-    "palette K=256 dither": dict(mode="palette", palette_size=256, dither=True),
-    "palette K=256 no dither": dict(mode="palette", palette_size=256, dither=False),
+    "8bit per-channel": dict(mode="8bit", per_channel=True),
+    "palette K=256 (default)": dict(mode="palette", palette_size=256),
+    "palette K=256 dither (article)": dict(mode="palette", palette_size=256, dither=True),
+    "palette K=256 per-channel": dict(mode="palette", palette_size=256, per_channel=True),
+    "palette K=64": dict(mode="palette", palette_size=64),
     "palette K=64 dither": dict(mode="palette", palette_size=64, dither=True),
+    "palette G=4 K=64": dict(mode="palette", palette_size=64, groups=4),
     "palette G=4 K=64 dither": dict(mode="palette", palette_size=64, groups=4, dither=True),
-    "palette G=8 K=256 dither": dict(mode="palette", palette_size=256, groups=8, dither=True),
+    "palette G=8 K=256": dict(mode="palette", palette_size=256, groups=8),
 }
 
 

@@ -136,3 +136,42 @@ def test_bad_inputs(tmp_path):
         sdcodec.encode(Image.new("RGB", (8, 8)), EncodeOptions(model="sd99"))
     with pytest.raises(InputError, match="limit"):
         sdcodec.encode(Image.new("RGB", (100, 100)), EncodeOptions(max_pixels=5000))
+    big = tmp_path / "big.png"
+    Image.new("RGB", (100, 100)).save(big)
+    with pytest.raises(InputError, match="limit"):  # refused from the header, before decoding
+        sdcodec.encode(big, EncodeOptions(max_pixels=5000))
+
+
+def _png16(arr: np.ndarray, color_type: int) -> bytes:
+    """A minimal 16-bit PNG (Pillow cannot write 16-bit RGB), to test what users' tools make."""
+    import struct
+    import zlib
+
+    h, w = arr.shape[:2]
+    raw = b"".join(b"\0" + arr[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_16bit_rgba_png(crop, tmp_path):
+    rgb16 = np.asarray(crop).astype(np.uint16) * 257
+    alpha16 = np.full((128, 128, 1), 65535, np.uint16)
+    alpha16[:64] = 30000
+    path = tmp_path / "rgba16.png"
+    path.write_bytes(_png16(np.concatenate([rgb16, alpha16], axis=2), 6))
+    _, out = roundtrip(path)
+    assert out.mode == "RGBA" and out.size == (128, 128)
+    assert np.array_equal(
+        np.asarray(out)[:, :, 3],
+        np.where(np.arange(128) < 64, 30000 >> 8, 255)[:, None] * np.ones((1, 128)),
+    )
+    assert psnr(crop, out.convert("RGB")) > 18

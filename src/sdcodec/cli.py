@@ -19,6 +19,7 @@ from . import __version__, models, weights
 from .bitstream import DEFAULT_MAX_PIXELS
 from .codec import EncodeOptions, decode, encode, info, read_file
 from .errors import InputError, SdcodecError
+from .quant import MODES
 
 PROG = "sdcodec"
 PROGRESS_MIN_FILES = 3
@@ -204,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
                         help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS})")  # fmt: skip
 
+    dflt = EncodeOptions()  # the CLI's defaults are the API's, never a second copy
     e = sub.add_parser("encode", help="compress images into .sdc files")
     e.add_argument("inputs", nargs="+", metavar="IN")
     e.add_argument(
@@ -212,39 +214,41 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="output file, or folder for several inputs (default: IN with .sdc)",
     )
-    e.add_argument("--model", default=models.DEFAULT_MODEL, choices=models.names())
+    e.add_argument("--model", default=dflt.model, choices=models.names())
     e.add_argument(
         "--mode",
-        default="palette",
-        choices=["palette", "8bit"],
-        help="quantizer (default: palette)",
+        default=dflt.mode,
+        choices=list(MODES),
+        help=f"quantizer (default: {dflt.mode})",
     )
     e.add_argument(
         "-k",
         "--palette-size",
         type=int,
-        default=256,
+        default=dflt.palette_size,
         metavar="K",
-        help="palette entries, 2..256 (default 256)",
+        help=f"palette entries, 2..256 (default {dflt.palette_size})",
     )
     e.add_argument(
         "-g",
         "--groups",
         type=int,
-        default=1,
+        default=dflt.groups,
         metavar="G",
-        help="channel groups with a palette each (default 1)",
+        help=f"channel groups with a palette each (default {dflt.groups})",
     )
     e.add_argument(
         "--dither",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="Floyd–Steinberg dithering (default off)",
+        default=dflt.dither,
+        help="Floyd–Steinberg dithering onto the palette",
     )
     e.add_argument(
         "--per-channel", action="store_true", help="affine map per channel instead of global"
     )
-    e.add_argument("--seed", type=int, default=0, help="k-means seed (default 0)")
+    e.add_argument(
+        "--seed", type=int, default=dflt.seed, help=f"k-means seed (default {dflt.seed})"
+    )
     e.add_argument("-v", "--verbose", action="store_true", help="print each file's size")
     common(e)
     e.set_defaults(func=cmd_encode)

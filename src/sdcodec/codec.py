@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,10 @@ def open_image(source: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
     if isinstance(source, Image.Image):
         return source
     try:
-        im = Image.open(source)
+        with warnings.catch_warnings():
+            # our own limit applies below; Pillow's warning would be a second stderr line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(source)
         if im.width * im.height > max_pixels:
             raise InputError(
                 f"{source}: {im.width}x{im.height} exceeds the limit of {max_pixels} pixels"
