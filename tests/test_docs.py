@@ -21,7 +21,7 @@ def test_readme_starts_with_setup_and_test_commands():
     assert "pip install torch==2.13.0" in first[0] and "pip install -e" in first[0]
     assert "pytest" in first[1]
     ci = (ROOT / ".ci" / "run").read_text()
-    assert first[1] in ci  # CI runs exactly the README's test command
+    assert first[0] in ci and first[1] in ci  # CI runs exactly the README's commands
     assert "pip install torch==2.13.0" in ci
 
 

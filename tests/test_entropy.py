@@ -18,15 +18,15 @@ from sdcodec.quant import StreamSpec
 def test_zlib_coder_roundtrip(shapes, seed):
     rng = np.random.default_rng(seed)
     streams = [rng.integers(0, a, (h, w), dtype=np.uint8) for h, w, a in shapes]
-    specs = [StreamSpec((h, w), a) for h, w, a in shapes]
+    specs = [StreamSpec((h, w), a, "map") for h, w, a in shapes]
     coder = entropy.get(entropy.CoderId.ZLIB)
-    out = coder.decode(coder.encode(streams), specs)
+    out = coder.decode(coder.encode(streams, specs), specs)
     assert all(np.array_equal(a, b) for a, b in zip(streams, out, strict=True))
 
 
 def test_zlib_coder_refuses_wrong_length_and_alphabet():
     coder = entropy.get(entropy.CoderId.ZLIB)
-    data = coder.encode([np.arange(12, dtype=np.uint8).reshape(3, 4)])
+    data = coder.encode([np.arange(12, dtype=np.uint8).reshape(3, 4)], [StreamSpec((3, 4), 256)])
     with pytest.raises(FormatError):
         coder.decode(data, [StreamSpec((3, 5), 256)])  # declared more than coded
     with pytest.raises(FormatError):

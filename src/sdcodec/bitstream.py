@@ -27,7 +27,7 @@ from .quant import AffineMap, QuantizerId, QuantParams
 
 MAGIC = b"\x89SDC\r\n\x1a\n"
 MAJOR = 1
-MINOR = 0
+MINOR = 1  # 1.1 added the scalar quantizer (3) and the ctx coder (2); 1.0 files still read
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS default
 MAX_ICC_BYTES = 16 << 20
 MAX_SOURCE_MODE_LEN = 16
@@ -192,6 +192,10 @@ def _parse_quant(p: bytes, header: Header) -> QuantParams:
     amap = AffineMap(pairs[:, 0].copy(), pairs[:, 1].copy())
     if header.quantizer is QuantizerId.UINT8:
         return QuantParams(QuantizerId.UINT8, amap)
+    if header.quantizer is QuantizerId.SCALAR:
+        if not per_channel:
+            raise FormatError("the scalar quantizer needs a per-channel map")
+        return QuantParams(QuantizerId.SCALAR, amap)
     k, groups, flags = struct.unpack_from("<HBB", p, end)
     if not 1 <= k <= 256:
         raise FormatError(f"palette size {k} outside 1..256")

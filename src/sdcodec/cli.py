@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import __version__, models, weights
+from . import __version__, entropy, models, weights
 from .bitstream import DEFAULT_MAX_PIXELS
 from .codec import EncodeOptions, decode, encode, info, read_file
 from .errors import InputError, SdcodecError
@@ -106,6 +106,12 @@ def cmd_encode(args: argparse.Namespace) -> int:
         groups=args.groups,
         dither=args.dither,
         per_channel=args.per_channel,
+        step=args.step,
+        deadzone=args.deadzone,
+        coder=args.coder,
+        quality=args.quality,
+        target_bpp=args.target_bpp,
+        max_bytes=args.max_bytes,
         seed=args.seed,
         models_dir=args.models,
         device=args.device,
@@ -117,8 +123,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
     def work(src: Path, dst: Path) -> None:
         data = encode(src, opts)
         write_atomic(dst, lambda tmp: tmp.write_bytes(data))
-        if args.verbose:
-            print(f"{src} -> {dst}: {len(data)} bytes", file=sys.stderr)
+        if args.verbose or opts.target_bpp is not None or opts.max_bytes is not None:
+            hdr = info(data)
+            print(f"{src} -> {dst}: {len(data)} bytes, {hdr['bpp']:.4f} bpp", file=sys.stderr)
 
     return _run_each(pairs, "encode", work)
 
@@ -190,6 +197,40 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    try:
+        from .bench import BenchConfig, run
+    except ImportError as exc:
+        raise InputError(
+            f"sdcodec bench needs the bench extra: pip install 'sdcodec[bench]' ({exc})"
+        ) from None
+    try:
+        rates = tuple(float(r) for r in args.rates.split(",") if r)
+    except ValueError:
+        raise InputError(f"--rates {args.rates!r}: expected numbers separated by commas") from None
+    if not rates or any(r <= 0 for r in rates):
+        raise InputError("--rates must be positive numbers")
+    cfg = BenchConfig(
+        images=args.images,
+        outdir=args.output,
+        rates=rates,
+        codecs=tuple(c for c in args.codecs.split(",") if c),
+        sdc_configs=tuple(args.sdc_config)
+        if args.sdc_config
+        else BenchConfig.__dataclass_fields__["sdc_configs"].default,
+        jobs=args.jobs,
+        crop=args.crop,
+        article=not args.no_article,
+    )
+    try:
+        result = run(cfg)
+    except FileNotFoundError as exc:
+        raise InputError(str(exc)) from None
+    print(result["summary"])
+    print(f"report: {result['html']}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Image compression through diffusion-autoencoder latents.")
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -247,6 +288,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--per-channel", action="store_true", help="affine map per channel instead of global"
     )
     e.add_argument(
+        "--step",
+        type=float,
+        default=dflt.step,
+        help=f"scalar mode: quantization step in latent units (default {dflt.step})",
+    )
+    e.add_argument(
+        "--deadzone",
+        type=float,
+        default=dflt.deadzone,
+        help="scalar mode: widen the zero bin, 0..0.5 (default 0)",
+    )
+    e.add_argument(
+        "-q",
+        "--quality",
+        type=int,
+        metavar="Q",
+        help="0..100 on one ladder: palette sizes up to 60, scalar steps above (overrides --mode/-k/--step)",
+    )
+    e.add_argument(
+        "--target-bpp",
+        type=float,
+        metavar="X",
+        help="highest quality whose file is at most X bits per pixel",
+    )
+    e.add_argument(
+        "--max-bytes", type=int, metavar="N", help="highest quality whose file is at most N bytes"
+    )
+    e.add_argument("--coder", default=dflt.coder, choices=sorted(entropy.NAMES),
+                   help=f"entropy coder (default {dflt.coder})")  # fmt: skip
+    e.add_argument(
         "--seed", type=int, default=dflt.seed, help=f"k-means seed (default {dflt.seed})"
     )
     e.add_argument("-v", "--verbose", action="store_true", help="print each file's size")
@@ -268,6 +339,23 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("inputs", nargs="+", metavar="FILE")
     i.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N")
     i.set_defaults(func=cmd_info)
+
+    b = sub.add_parser("bench", help="compare with JPEG, WebP, AVIF and JPEG XL at matched sizes")
+    b.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    b.add_argument("--rates", default="0.05,0.1,0.15,0.25,0.5", help="target bpp list")
+    b.add_argument("--codecs", default="sdc,jpeg,webp,avif,jxl", help="comma-separated codecs")
+    b.add_argument("--sdc-config", action="append", metavar="NAME=OPTIONS",
+                   help="an sdcodec configuration, e.g. k64=palette_size=64,dither=true (repeatable; "
+                        "without palette_size the palette size is searched to hit each rate)")  # fmt: skip
+    b.add_argument("-o", "--output", default="bench-out", metavar="OUTDIR")
+    b.add_argument("-j", "--jobs", type=int, default=2, help="worker processes (default 2)")
+    b.add_argument(
+        "--crop", type=int, default=192, help="side of the crops in the report (default 192)"
+    )
+    b.add_argument(
+        "--no-article", action="store_true", help="skip the article's JPEG/WebP protocol"
+    )
+    b.set_defaults(func=cmd_bench)
 
     m = sub.add_parser("models", help="list models and whether their weights are present")
     m.add_argument("--models", metavar="DIR")

@@ -24,15 +24,22 @@ class EncodeOptions:
     """How to encode. The defaults are the article's recipe carried over to TAEF2."""
 
     model: str = models.DEFAULT_MODEL
-    mode: str = "palette"  # "palette" or "8bit"
+    mode: str = "palette"  # "palette", "8bit" or "scalar"
     palette_size: int = 256  # K, 2..256 (palette mode)
     groups: int = 1  # G channel groups, each with its own palette; must divide C
     dither: bool = (
         False  # Floyd–Steinberg error diffusion (off: measured better PSNR at equal size)
     )
     per_channel: bool = False  # affine map per channel instead of one global map
-    coder: str = "zlib"
+    step: float = 1.0  # quantization step of the scalar mode, in latent units
+    deadzone: float = 0.0  # scalar mode: 0 rounds to nearest; up to 0.5 widens the zero bin
+    coder: str = "ctx"  # "ctx" (context-modelled range coding) or "zlib" (the article's)
     seed: int = 0  # k-means seed
+    # rate control (sdcodec/ratecontrol.py): a quality 0..100 replaces mode/palette_size/
+    # step with the ladder's setting; a target bpp or byte budget searches that ladder
+    quality: int | None = None
+    target_bpp: float | None = None
+    max_bytes: int | None = None
     models_dir: str | None = None  # weights folder; default SDCODEC_MODELS, then the cache
     device: str | None = None  # "cpu", "cuda", ...; default: CUDA when present
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -47,7 +54,20 @@ class EncodeOptions:
             raise InputError(
                 f"unknown coder '{self.coder}' (choose from {', '.join(entropy.NAMES)})"
             )
-        quant.check_options(spec.latent_channels, self.mode, self.palette_size, self.groups)
+        if self.quality is not None and not 0 <= self.quality <= 100:
+            raise InputError(f"quality must be 0..100, got {self.quality}")
+        if self.target_bpp is not None and not self.target_bpp > 0:
+            raise InputError(f"target bpp must be positive, got {self.target_bpp}")
+        if self.max_bytes is not None and self.max_bytes < 1:
+            raise InputError(f"max bytes must be positive, got {self.max_bytes}")
+        quant.check_options(
+            spec.latent_channels,
+            self.mode,
+            self.palette_size,
+            self.groups,
+            self.step,
+            self.deadzone,
+        )
         return spec
 
 
@@ -74,8 +94,21 @@ def open_image(source: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         raise InputError(f"{source}: cannot read image: {exc}") from None
 
 
-def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:
-    """Compress an image (Pillow image or path) into the bytes of a .sdc file."""
+@dataclass
+class Analysis:
+    """An image after the autoencoder: everything the quantizer and the container need.
+
+    Keeping it lets a caller try many quantizer settings on one image without running
+    the encoder again (rate control, benchmarks).
+    """
+
+    spec: models.ModelSpec
+    prepared: imageio.Prepared
+    latent: np.ndarray
+
+
+def analyze(image: ImageLike, options: EncodeOptions | None = None) -> Analysis:
+    """Open, convert, pad and encode an image to its latent."""
     opts = options or EncodeOptions()
     spec = opts.validate()
     im = open_image(image, opts.max_pixels)
@@ -84,14 +117,34 @@ def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:
     if im.width < 1 or im.height < 1:
         raise InputError("image has no pixels")
     prep = imageio.prepare(im)
-    height, width = prep.rgb.shape[:2]
     padded = imageio.pad(prep.rgb, spec.downsample).astype(np.float32) / 255.0
     encoder = models.load(spec, "encoder", opts.models_dir, opts.device)
-    latent = encoder.encode(padded)
+    return Analysis(spec, prep, encoder.encode(padded))
+
+
+def pack(analysis: Analysis, options: EncodeOptions | None = None) -> bytes:
+    """Quantize and code an analyzed image into the bytes of a .sdc file."""
+    opts = options or EncodeOptions()
+    spec = opts.validate()
+    if spec.id != analysis.spec.id:
+        raise InputError(
+            f"image was analyzed with '{analysis.spec.name}', options ask for '{spec.name}'"
+        )
+    prep = analysis.prepared
     params, streams = quant.quantize(
-        latent, opts.mode, opts.palette_size, opts.groups, opts.dither, opts.per_channel, opts.seed
+        analysis.latent,
+        opts.mode,
+        opts.palette_size,
+        opts.groups,
+        opts.dither,
+        opts.per_channel,
+        opts.seed,
+        opts.step,
+        opts.deadzone,
     )
     coder = entropy.get(entropy.NAMES[opts.coder])
+    height, width = prep.rgb.shape[:2]
+    specs = quant.stream_specs(params, spec.latent_channels, *analysis.latent.shape[1:])
     header = Header(
         model_id=spec.id,
         fingerprint=spec.fingerprint,
@@ -103,7 +156,22 @@ def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:
         coder_id=int(coder.id),
     )
     alpha = encode_plane(prep.alpha) if prep.alpha is not None else None
-    return bitstream.write(SdcFile(header, params, coder.encode(streams), alpha, prep.icc))
+    return bitstream.write(SdcFile(header, params, coder.encode(streams, specs), alpha, prep.icc))
+
+
+def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:
+    """Compress an image (Pillow image or path) into the bytes of a .sdc file.
+
+    With ``target_bpp`` or ``max_bytes`` set, the quality ladder is searched for the best
+    setting that fits (``ratecontrol.fit``); it raises InputError when nothing fits.
+    """
+    from . import ratecontrol
+
+    opts = options or EncodeOptions()
+    analysis = analyze(image, opts)
+    if opts.target_bpp is not None or opts.max_bytes is not None:
+        return ratecontrol.fit(analysis, opts).data
+    return pack(analysis, ratecontrol.resolve_quality(opts, analysis))
 
 
 def _latent_shape(spec: models.ModelSpec, header: Header) -> tuple[int, int]:

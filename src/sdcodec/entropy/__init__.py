@@ -15,23 +15,25 @@ import numpy as np
 
 from ..errors import FormatError
 from ..quant import StreamSpec
+from .context import ContextCoder
 from .zlib_coder import ZlibCoder
 
 
 class CoderId(IntEnum):
     ZLIB = 1
+    CTX = 2
 
 
 class Coder(Protocol):
     id: CoderId
     name: str
 
-    def encode(self, streams: list[np.ndarray]) -> bytes: ...
+    def encode(self, streams: list[np.ndarray], specs: list[StreamSpec]) -> bytes: ...
 
     def decode(self, payload: bytes, specs: list[StreamSpec]) -> list[np.ndarray]: ...
 
 
-_CODERS: dict[int, Coder] = {CoderId.ZLIB: ZlibCoder()}
+_CODERS: dict[int, Coder] = {CoderId.ZLIB: ZlibCoder(), CoderId.CTX: ContextCoder()}
 NAMES = {c.name: c.id for c in _CODERS.values()}
 
 

@@ -1,4 +1,7 @@
-"""The article's lossless stage: zlib level 9 over the streams, concatenated in order."""
+"""The article's lossless stage: zlib level 9 over the streams, concatenated in order.
+
+Streams with alphabets above 256 are stored as little-endian 16-bit values.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +18,22 @@ class ZlibCoder:
     id = 1
     name = "zlib"
 
-    def encode(self, streams: list[np.ndarray]) -> bytes:
-        raw = b"".join(np.ascontiguousarray(s, dtype=np.uint8).tobytes() for s in streams)
+    def encode(self, streams: list[np.ndarray], specs: list[StreamSpec]) -> bytes:
+        raw = b"".join(
+            np.ascontiguousarray(s, dtype=spec.dtype).tobytes()
+            for s, spec in zip(streams, specs, strict=True)
+        )
         return zlib.compress(raw, 9)
 
     def decode(self, payload: bytes, specs: list[StreamSpec]) -> list[np.ndarray]:
-        total = sum(s.size for s in specs)
-        raw = np.frombuffer(inflate_exact(payload, total, "symbol data"), dtype=np.uint8)
+        total = sum(s.size * s.dtype.itemsize for s in specs)
+        raw = inflate_exact(payload, total, "symbol data")
         out, pos = [], 0
         for spec in specs:
-            part = raw[pos : pos + spec.size].reshape(spec.shape)
-            pos += spec.size
-            if spec.alphabet < 256 and part.size and int(part.max()) >= spec.alphabet:
+            n = spec.size * spec.dtype.itemsize
+            part = np.frombuffer(raw[pos : pos + n], dtype=spec.dtype).reshape(spec.shape)
+            pos += n
+            if part.size and int(part.max()) >= spec.alphabet:
                 raise FormatError("symbol outside its alphabet")
             out.append(part)
         return out

@@ -8,6 +8,10 @@ Two quantizers (ids are part of the file format, never reused):
   split into G contiguous groups; each group's 8-bit vectors get their own palette of
   at most K entries (seeded k-means) and an index map, found by nearest entry or by
   Floyd–Steinberg dithering. Streams: G palettes (K, C/G), then G index maps (h, w).
+  Entries are ordered as a nearest-neighbour chain, so neighbouring entries are similar
+  (cheap to code as differences).
+* ``SCALAR`` (3): q = round((z − μ_c) / Δ) per channel (quant/scalar.py); one stream of
+  shape (C, h, w), alphabet 511, zero at 255.
 """
 
 from __future__ import annotations
@@ -19,15 +23,17 @@ import numpy as np
 
 from ..errors import FormatError, InputError
 from . import palette as _palette
+from . import scalar as _scalar
 from .affine import AffineMap, fit
 
 
 class QuantizerId(IntEnum):
     UINT8 = 1
     PALETTE = 2
+    SCALAR = 3
 
 
-MODES = {"8bit": QuantizerId.UINT8, "palette": QuantizerId.PALETTE}
+MODES = {"8bit": QuantizerId.UINT8, "palette": QuantizerId.PALETTE, "scalar": QuantizerId.SCALAR}
 
 
 @dataclass(frozen=True)
@@ -43,19 +49,39 @@ class QuantParams:
 
 @dataclass(frozen=True)
 class StreamSpec:
-    """Shape and alphabet of one symbol stream, known to the decoder before it decodes."""
+    """Shape, alphabet and kind of one symbol stream, known to the decoder before it decodes.
+
+    kind: "table" (palette entries), "map" (index map), "volume" (C × h × w codes).
+    """
 
     shape: tuple[int, ...]
     alphabet: int
+    kind: str = "volume"
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.uint8) if self.alphabet <= 256 else np.dtype("<u2")
 
     @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
 
-def check_options(channels: int, mode: str, palette_size: int, groups: int) -> None:
+def check_options(
+    channels: int,
+    mode: str,
+    palette_size: int,
+    groups: int,
+    step: float = 0.1,
+    deadzone: float = 0.0,
+) -> None:
     if mode not in MODES:
         raise InputError(f"unknown quantizer mode '{mode}' (choose from {', '.join(MODES)})")
+    if MODES[mode] is QuantizerId.SCALAR:
+        if not (np.isfinite(step) and step > 0):
+            raise InputError(f"step must be a positive number, got {step}")
+        if not 0.0 <= deadzone < 0.5:
+            raise InputError(f"deadzone must be in [0, 0.5), got {deadzone}")
     if MODES[mode] is QuantizerId.PALETTE:
         if not 2 <= palette_size <= 256:
             raise InputError(f"palette size must be 2..256, got {palette_size}")
@@ -71,10 +97,15 @@ def quantize(
     dither: bool = False,
     per_channel: bool = False,
     seed: int = 0,
+    step: float = 0.1,
+    deadzone: float = 0.0,
 ) -> tuple[QuantParams, list[np.ndarray]]:
-    """(C, h, w) float latent → parameters and uint8 symbol streams."""
+    """(C, h, w) float latent → parameters and symbol streams (uint8, or uint16 for scalar)."""
     channels, h, w = latent.shape
-    check_options(channels, mode, palette_size, groups)
+    check_options(channels, mode, palette_size, groups, step, deadzone)
+    if MODES[mode] is QuantizerId.SCALAR:
+        amap, symbols = _scalar.quantize(latent, step, deadzone)
+        return QuantParams(QuantizerId.SCALAR, amap), [symbols]
     amap = fit(latent, per_channel)
     q = amap.to_uint8(latent)
     if MODES[mode] is QuantizerId.UINT8:
@@ -92,6 +123,7 @@ def quantize(
     # palette actually needed, and shorter palettes repeat their last entry to that size
     k = max(p.shape[0] for p in palettes)
     palettes = [np.concatenate([p, np.repeat(p[-1:], k - p.shape[0], axis=0)]) for p in palettes]
+    palettes = [p[_palette.chain_order(p)] for p in palettes]
     maps = []
     for im, pal in zip(images, palettes, strict=True):
         if dither:
@@ -104,16 +136,23 @@ def quantize(
 
 def stream_specs(params: QuantParams, channels: int, h: int, w: int) -> list[StreamSpec]:
     if params.quantizer is QuantizerId.UINT8:
-        return [StreamSpec((channels, h, w), 256)]
+        return [StreamSpec((channels, h, w), 256, "volume")]
+    if params.quantizer is QuantizerId.SCALAR:
+        return [StreamSpec((channels, h, w), _scalar.ALPHABET, "volume")]
     width = channels // params.groups
     k = params.palette_size
-    return [StreamSpec((k, width), 256)] * params.groups + [StreamSpec((h, w), k)] * params.groups
+    g = params.groups
+    return [StreamSpec((k, width), 256, "table")] * g + [StreamSpec((h, w), k, "map")] * g
 
 
 def dequantize(params: QuantParams, streams: list[np.ndarray], channels: int) -> np.ndarray:
     """Symbol streams (already shaped per ``stream_specs``) → (C, h, w) float32 latent."""
     if params.quantizer is QuantizerId.UINT8:
         return params.affine.to_float(streams[0])
+    if params.quantizer is QuantizerId.SCALAR:
+        if int(streams[0].max(initial=0)) >= _scalar.ALPHABET:
+            raise FormatError("scalar symbol out of range")
+        return _scalar.dequantize(params.affine, streams[0])
     g = params.groups
     palettes, maps = streams[:g], streams[g:]
     parts = []

@@ -100,3 +100,24 @@ def dither(image: np.ndarray, palette: np.ndarray) -> np.ndarray:
             ok = (ny < h) & (nx >= 0) & (nx < w)
             acc[ny[ok], nx[ok]] += e[ok]
     return out
+
+
+def chain_order(palette: np.ndarray) -> np.ndarray:
+    """An order of the entries where each is the nearest unused one to the previous.
+
+    Starts from the entry nearest the palette's mean. Neighbouring entries then differ
+    little, which the context coder exploits by coding differences.
+    """
+    k = palette.shape[0]
+    d = _sq_dist(palette, palette)
+    mean = palette.astype(np.float64).mean(0, keepdims=True)
+    current = int(_sq_dist(palette, mean)[:, 0].argmin())
+    order = [current]
+    used = np.zeros(k, dtype=bool)
+    used[current] = True
+    for _ in range(k - 1):
+        row = np.where(used, np.inf, d[current])
+        current = int(row.argmin())
+        used[current] = True
+        order.append(current)
+    return np.array(order)

@@ -1,0 +1,91 @@
+"""The quality dial and size targets.
+
+``--quality Q`` (0..100) picks a point on one ladder of quantizer settings, ordered so
+that both size and quality grow with Q (measured on Kodak, BENCHMARKS.md):
+
+* Q 0..60: palette mode, one palette over all channels, K = 2^(1 + 7·Q/60) entries
+  (2 at Q 0, 256 at Q 60) — the article's tool, best below ≈0.3 bpp. K is capped at
+  one entry per 16 latent vectors: on a small image a large palette would cost more
+  than the scalar steps above it (the table alone is K·C bytes);
+* Q 61..100: scalar mode, step Δ = 1.4 · (0.2/1.4)^((Q−61)/39) (1.4 at Q 61, 0.2 at
+  Q 100) — better than any palette from ≈0.7 bpp up to near the autoencoder's ceiling.
+
+``--target-bpp`` / ``--max-bytes`` binary-search Q on the already-encoded latent (the
+autoencoder runs once) for the highest Q whose file fits. Sizes grow with Q only up to
+k-means noise (a palette of K+1 entries can code a few bytes smaller than one of K), so
+the result is the highest fitting Q the search meets, not always the global one. A file
+never exceeds ``max_bytes``; when even Q 0 does not fit, that is an error that says the
+smallest size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from .codec import Analysis, EncodeOptions
+
+PALETTE_TOP = 60
+STEP_HIGH, STEP_LOW = 1.4, 0.2
+
+
+VECTORS_PER_ENTRY = 16
+
+
+def settings(q: int, vectors: int = 1 << 30) -> dict:
+    """Quantizer settings of quality q for a latent of ``vectors`` positions."""
+    if q <= PALETTE_TOP:
+        k = round(2 ** (1 + 7 * q / PALETTE_TOP))
+        k = min(k, 256, max(vectors // VECTORS_PER_ENTRY, 2))
+        return {"mode": "palette", "palette_size": int(max(k, 2)), "groups": 1}
+    t = (q - PALETTE_TOP - 1) / (100 - PALETTE_TOP - 1)
+    return {"mode": "scalar", "step": float(STEP_HIGH * (STEP_LOW / STEP_HIGH) ** t)}
+
+
+def _vectors(analysis: Analysis) -> int:
+    return int(analysis.latent.shape[1] * analysis.latent.shape[2])
+
+
+def resolve_quality(opts: EncodeOptions, analysis: Analysis) -> EncodeOptions:
+    if opts.quality is None:
+        return opts
+    return replace(opts, **settings(opts.quality, _vectors(analysis)))
+
+
+@dataclass
+class Fit:
+    data: bytes
+    quality: int
+
+
+def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
+    from .codec import pack
+
+    height, width = analysis.prepared.rgb.shape[:2]
+    budget = opts.max_bytes if opts.max_bytes is not None else float("inf")
+    if opts.target_bpp is not None:
+        budget = min(budget, opts.target_bpp * width * height / 8)
+    cache: dict[int, bytes] = {}
+
+    def at(q: int) -> bytes:
+        if q not in cache:
+            cache[q] = pack(
+                analysis, replace(opts, quality=q, target_bpp=None, max_bytes=None, **settings(q))
+            )
+        return cache[q]
+
+    if len(at(0)) > budget:
+        raise InputError(
+            f"cannot fit in {int(budget)} bytes: the smallest file at quality 0 is {len(at(0))} bytes"
+        )
+    lo, hi = 0, 100  # invariant: at(lo) fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if len(at(mid)) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return Fit(at(lo), lo)

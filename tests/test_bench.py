@@ -1,0 +1,211 @@
+"""`sdcodec bench`: a small run of every codec, and the pieces it is made of."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("matplotlib", reason="the bench extra is not installed")
+
+from sdcodec.bench import BenchConfig, metrics, run, runner  # noqa: E402
+from sdcodec.bench.codecs import Codec, parse_sdc_config  # noqa: E402
+from sdcodec.cli import main  # noqa: E402
+
+RATES = (0.25, 1.0)
+CODECS = ("sdc", "jpeg", "webp", "avif", "jxl")
+
+
+@pytest.fixture(scope="module")
+def small_run(kodak, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("imgs")
+    Image.open(kodak / "kodim23.png").convert("RGB").crop((300, 100, 492, 292)).save(
+        folder / "a.png"
+    )
+    Image.open(kodak / "kodim03.png").convert("RGB").crop((200, 150, 392, 342)).save(
+        folder / "b.png"
+    )
+    out = tmp_path_factory.mktemp("bench")
+    cfg = BenchConfig([str(folder)], str(out), RATES, CODECS, jobs=2, crop=96, progress=False)
+    return cfg, run(cfg)
+
+
+def test_outputs_exist(small_run):
+    cfg, result = small_run
+    out = Path(cfg.outdir)
+    for name in (
+        "results.csv",
+        "results.json",
+        "summary.md",
+        "report.html",
+        "plot_psnr.png",
+        "plot_jod.png",
+    ):
+        assert (out / name).is_file(), name
+    data = json.loads((out / "results.json").read_text())
+    assert data["meta"]["rates"] == list(RATES)
+    assert {r["image"] for r in data["rows"]} == {"a.png", "b.png"}
+    codecs = {r["codec"] for r in data["rows"]}
+    assert {
+        "sdc",
+        "sdc-dither",
+        "jpeg",
+        "webp",
+        "avif",
+        "jxl",
+        "jpeg-article",
+        "webp-article",
+    } <= codecs
+    for r in data["rows"]:
+        assert (out / r["crop"]).is_file()
+        assert r["encode_s"] >= 0 and r["decode_s"] >= 0
+    assert "libavif" in " ".join(data["meta"]["versions"]) and "libjxl" in " ".join(
+        data["meta"]["versions"]
+    )
+
+
+def test_rates_on_target_or_flagged(small_run):
+    _, result = small_run
+    rows = result["rows"]
+    for r in rows:
+        if r["protocol"] != "matched" or r["flag"] == "fixed":
+            continue
+        target_bytes = r["target_bpp"] * 192 * 192 / 8
+        err = (r["bytes"] - target_bytes) / target_bytes
+        if r["flag"] == "ok":
+            assert abs(err) <= runner.RATE_TOLERANCE, r
+        elif r["flag"] == "floor":
+            assert err > runner.RATE_TOLERANCE, r
+            # below its floor, the codec was also run downscaled
+            if r["scale"] == 1:
+                assert any(q["codec"].startswith(r["codec"] + "÷") and q["image"] == r["image"]
+                           and q["target_bpp"] == r["target_bpp"] for q in rows)  # fmt: skip
+        else:
+            assert r["flag"] == "ceiling" and err < -runner.RATE_TOLERANCE
+    # the article's protocol: at least as large as the sdc file it is matched to
+    sdc = {
+        (r["image"], f"{r['codec']}@{r['target_bpp']:g}"): r["bytes"]
+        for r in rows
+        if r["codec"].startswith("sdc")
+    }
+    article = [r for r in rows if r["protocol"] == "article"]
+    assert article
+    for r in article:
+        if r["flag"] == "ok":
+            assert r["bytes"] >= sdc[(r["image"], r["matched_to"])]
+
+
+def test_resume_uses_cache(small_run):
+    cfg, result = small_run
+    cells = sorted(Path(cfg.outdir, "cells").glob("*.json"))
+    stamps = [p.stat().st_mtime_ns for p in cells]
+    again = run(cfg)
+    assert [p.stat().st_mtime_ns for p in cells] == stamps
+    assert len(again["rows"]) == len(result["rows"])
+
+
+def test_report_loads_in_headless_chromium(small_run, tmp_path):
+    cfg, result = small_run
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip(
+            "Debian's chromium is not installed (apt-get install chromium); .ci/run installs it"
+        )
+    html = Path(result["html"]).resolve()
+    dom = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom", html.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    n_images = html.read_text().count("<img ")
+    assert f'data-loaded="{n_images}/{n_images}"' in dom  # every <img> decoded, none broken
+    for name in ("a.png", "b.png"):
+        assert f"<h3>{name}</h3>" in dom
+    assert n_images >= 2 * len(RATES) * len(CODECS)
+
+
+def test_identical_images_score_the_maximum():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (192, 200, 3), dtype=np.uint8)
+    m = metrics.compute(img, img)
+    assert m["psnr"] == 100.0 and m["ms_ssim"] == pytest.approx(1.0)
+    assert m["ssimulacra2"] == pytest.approx(100.0) and m["jod"] == pytest.approx(10.0, abs=1e-3)
+    noisy = np.clip(img.astype(int) + rng.integers(-20, 21, img.shape), 0, 255).astype(np.uint8)
+    worse = metrics.compute(img, noisy)
+    for k in ("psnr", "ms_ssim", "ssimulacra2", "jod"):
+        assert worse[k] < m[k]
+
+
+def test_unavailable_metrics_are_marked_not_faked():
+    avail = metrics.availability()
+    m = metrics.compute(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8))
+    for name, reason in avail.items():
+        if reason is not None:
+            assert m[name] is None
+    assert m["ms_ssim"] is None  # too small for five scales: not computed, not guessed
+
+
+def test_gaussian_stand_in_matches_scipy():
+    import torch
+    from scipy.ndimage import gaussian_filter
+
+    from sdcodec.bench import torchvision_shim
+
+    torchvision_shim.install()
+    from torchvision.transforms import GaussianBlur
+
+    x = np.random.default_rng(1).normal(size=(2, 3, 40, 37))
+    got = GaussianBlur(13, 3)(torch.from_numpy(x)).numpy()
+    want = gaussian_filter(x, sigma=(0, 0, 3, 3), mode="mirror", truncate=2.0)
+    assert np.abs(got - want).max() < 1e-9
+
+
+class Steps(Codec):
+    """Sizes 10·knob bytes: the search must land on the closest knob."""
+
+    def encode(self, im, knob):
+        return b"x" * (10 * knob)
+
+
+def test_knob_search_closest_and_floor():
+    s = runner._Search(Steps("steps", (3, 50)), None)
+    assert s.closest(204) == 20 and s.closest(206) == 21
+    assert s.smallest_at_least(201) == 21
+    assert s.closest(5) == 3  # floor: the lowest knob
+    assert runner._flag(30, 5, False) == "floor" and runner._flag(500, 1000, False) == "ceiling"
+
+
+def test_detail_crop_finds_texture():
+    img = np.full((200, 300, 3), 128, np.uint8)
+    img[120:200, 200:300] = np.random.default_rng(2).integers(0, 256, (80, 100, 3))
+    x0, y0, x1, y1 = runner.detail_crop(img, 64)
+    assert x0 >= 180 and y0 >= 100 and x1 - x0 == 64
+
+
+def test_sdc_config_parsing():
+    c = parse_sdc_config("k64=palette_size=64,dither=true")
+    assert (
+        c.name == "k64"
+        and c.knob_range is None
+        and c.options == {"palette_size": 64, "dither": True}
+    )
+    assert parse_sdc_config("free=groups=4").knob_range == (2, 256)
+    assert parse_sdc_config("q=ladder=true,coder=ctx").knob_range == (0, 100)
+    assert parse_sdc_config("s=mode=scalar,step=0.5").knob_range is None
+    with pytest.raises(ValueError, match="unknown option"):
+        parse_sdc_config("bad=colour=blue")
+
+
+def test_cli_errors_one_line(tmp_path, capsys):
+    assert main(["bench", str(tmp_path / "none.png"), "-o", str(tmp_path / "o")]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+    Image.new("RGB", (16, 16)).save(tmp_path / "x.png")
+    assert (
+        main(["bench", str(tmp_path / "x.png"), "--codecs", "gif", "-o", str(tmp_path / "o")]) == 1
+    )
+    assert "unknown codec" in capsys.readouterr().err
+    assert main(["bench", str(tmp_path / "x.png"), "--rates", "a,b"]) == 1

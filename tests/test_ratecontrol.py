@@ -1,0 +1,98 @@
+"""Quality dial and size targets, on Kodak crops with the real TAEF2."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import sdcodec
+from sdcodec import EncodeOptions, ratecontrol
+from sdcodec.cli import main
+from sdcodec.codec import analyze, pack
+from sdcodec.errors import InputError
+
+from .conftest import psnr
+
+
+@pytest.fixture(scope="module")
+def crop256(kodak):
+    return Image.open(kodak / "kodim23.png").convert("RGB").crop((256, 0, 512, 256))
+
+
+def test_ladder_is_ordered():
+    ks = [ratecontrol.settings(q)["palette_size"] for q in range(0, ratecontrol.PALETTE_TOP + 1)]
+    assert ratecontrol.settings(60, vectors=1024)["palette_size"] == 64  # capped on small images
+    steps = [ratecontrol.settings(q)["step"] for q in range(ratecontrol.PALETTE_TOP + 1, 101)]
+    assert ks[0] == 2 and ks[-1] == 256 and ks == sorted(ks)
+    assert steps[0] == pytest.approx(ratecontrol.STEP_HIGH) and steps[-1] == pytest.approx(
+        ratecontrol.STEP_LOW
+    )
+    assert steps == sorted(steps, reverse=True)
+
+
+def test_quality_is_monotonic_in_size_and_psnr(crop256):
+    an = analyze(crop256)
+    sizes, quality = [], []
+    for q in (0, 20, 40, 60, 62, 80, 100):
+        data = pack(an, ratecontrol.resolve_quality(EncodeOptions(quality=q, coder="ctx"), an))
+        sizes.append(len(data))
+        quality.append(psnr(crop256, sdcodec.decode(data)))
+    assert sizes == sorted(sizes)
+    assert quality[0] < quality[3] < quality[-1]
+    assert all(b > a - 0.3 for a, b in zip(quality, quality[1:], strict=False))  # no real step down
+
+
+@pytest.mark.parametrize("budget", [900, 2500, 6000, 20000])
+def test_max_bytes_never_overshoots(crop256, budget):
+    data = sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, coder="ctx"))
+    assert len(data) <= budget
+    fit = ratecontrol.fit(analyze(crop256), EncodeOptions(max_bytes=budget, coder="ctx"))
+    assert fit.data == data
+    # sizes grow with Q up to k-means noise, so the search comes near the budget
+    assert len(data) > 0.6 * budget or fit.quality == 100
+
+
+def test_target_bpp(crop256):
+    for target in (0.1, 0.5, 1.5):
+        data = sdcodec.encode(crop256, EncodeOptions(target_bpp=target, coder="ctx"))
+        bpp = 8 * len(data) / (256 * 256)
+        assert bpp <= target
+        assert bpp > 0.5 * target  # the ladder is fine enough to come near
+
+
+def test_impossible_budget_is_an_error(crop256):
+    with pytest.raises(InputError, match="cannot fit"):
+        sdcodec.encode(crop256, EncodeOptions(max_bytes=50))
+    with pytest.raises(InputError, match="quality"):
+        sdcodec.encode(crop256, EncodeOptions(quality=101))
+
+
+def test_cli_reports_achieved_size(tmp_path, crop256, capsys):
+    src = tmp_path / "c.png"
+    crop256.save(src)
+    out = tmp_path / "c.sdc"
+    assert main(["encode", str(src), "-o", str(out), "--max-bytes", "3000", "--coder", "ctx"]) == 0
+    assert out.stat().st_size <= 3000
+    assert f"{out.stat().st_size} bytes" in capsys.readouterr().err
+    assert main(["encode", str(src), "-o", str(tmp_path / "d.sdc"), "--max-bytes", "10"]) == 1
+    assert "cannot fit" in capsys.readouterr().err
+    assert not (tmp_path / "d.sdc").exists()
+    assert (
+        main(
+            [
+                "encode",
+                str(src),
+                "-o",
+                str(tmp_path / "s.sdc"),
+                "--mode",
+                "scalar",
+                "--step",
+                "0.8",
+                "--coder",
+                "ctx",
+            ]
+        )
+        == 0
+    )
+    assert main(["decode", str(tmp_path / "s.sdc"), "-o", str(tmp_path / "s.png")]) == 0
+    assert psnr(crop256, Image.open(tmp_path / "s.png")) > 24
+    assert np.asarray(Image.open(tmp_path / "s.png")).shape == (256, 256, 3)
