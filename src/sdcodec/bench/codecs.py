@@ -90,10 +90,16 @@ class Avif(Codec):
         return _pillow_save(im, "AVIF", quality=knob, speed=self.speed)
 
     def versions(self):
+        try:
+            from PIL import _avif
+
+            codecs = _avif.codec_versions()  # e.g. "dav1d [dec]:1.5.3, aom [enc]:3.14.1"
+        except (ImportError, AttributeError):
+            codecs = "unknown"
         return {
             "libavif": str(features.version("avif")),
             "speed": str(self.speed),
-            "encoder": "aom (Pillow's default)",
+            "codecs": codecs,
         }
 
 
