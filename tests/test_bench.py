@@ -209,3 +209,16 @@ def test_cli_errors_one_line(tmp_path, capsys):
     )
     assert "unknown codec" in capsys.readouterr().err
     assert main(["bench", str(tmp_path / "x.png"), "--rates", "a,b"]) == 1
+    capsys.readouterr()
+    args = [
+        "bench",
+        str(tmp_path / "x.png"),
+        "--codecs",
+        "sdc",
+        "--sdc-config",
+        "bad=palette_size=999",
+        "-o",
+        str(tmp_path / "o"),
+    ]
+    assert main(args) == 1
+    assert "palette size" in capsys.readouterr().err

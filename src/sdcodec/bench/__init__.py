@@ -73,7 +73,9 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
         try:
             c.check()
             usable.append(c)
-        except (CodecUnavailable, Exception) as exc:  # noqa: B014 — any reason a codec cannot run
+        except InputError:
+            raise  # a mistyped --sdc-config is the user's to fix, not a codec to skip
+        except CodecUnavailable as exc:
             skipped[c.name] = str(exc)
             print(f"sdcodec bench: skipping {c.name}: {exc}", file=cfg.log)
     crop_refs, boxes = {}, {}
