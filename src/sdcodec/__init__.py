@@ -22,6 +22,14 @@ from .errors import (
 
 __version__ = "0.1.0"
 
+
+def register_pillow() -> None:
+    """Let Pillow open and save .sdc files (``Image.open("x.sdc")``, ``img.save("x.sdc")``)."""
+    from .pillow_plugin import register
+
+    register()
+
+
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ChecksumError",
@@ -38,4 +46,5 @@ __all__ = [
     "decode",
     "encode",
     "info",
+    "register_pillow",
 ]

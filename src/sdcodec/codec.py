@@ -223,6 +223,8 @@ def info(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
     h, w = _latent_shape(spec, hd)
     return {
         "format_version": f"{bitstream.MAJOR}.{f.minor}",
+        "mime_type": "image/x-sdc",
+        "extension": ".sdc",
         "bytes": len(data),
         "bpp": round(8 * len(data) / (hd.width * hd.height), 5),
         "width": hd.width,
