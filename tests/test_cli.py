@@ -196,3 +196,40 @@ def test_same_bytes_same_pixels_through_cli(tmp_path, crop):
     assert np.array_equal(
         np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png"))
     )
+
+
+def test_folders_failures_summary_and_resume(tmp_path, crop, capsys):
+    src = tmp_path / "photos"
+    src.mkdir()
+    for i in range(3):
+        crop.rotate(90 * i).resize((64, 48)).save(src / f"p{i}.png")
+    (src / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    (src / "notes.txt").write_text("not an image, not picked up")
+    out = tmp_path / "out"
+    assert main(["encode", str(src), "-o", str(out), "-k", "8"]) == 1  # one failure, the rest done
+    err = capsys.readouterr().err
+    assert (
+        "broken.jpg" in err
+        and "3 done, 0 skipped (already valid), 1 failed" in err
+        and "images/s" in err
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["p0.sdc", "p1.sdc", "p2.sdc"]
+    (out / "p1.sdc").write_bytes(b"damaged")
+    before = (out / "p0.sdc").stat().st_mtime_ns
+    (src / "broken.jpg").unlink()
+    assert main(["encode", str(src), "-o", str(out), "-k", "8", "--resume"]) == 0
+    assert "1 done, 2 skipped" in capsys.readouterr().err
+    assert (out / "p0.sdc").stat().st_mtime_ns == before
+    assert _valid(out / "p1.sdc")
+    dec = tmp_path / "dec"
+    assert main(["decode", str(out), "-o", str(dec)]) == 0
+    assert sorted(p.name for p in dec.iterdir()) == [f"p{i}.decoded.png" for i in range(3)]
+    assert main(["decode", str(out), "-o", str(dec), "--resume"]) == 0
+    assert "0 done, 3 skipped" in capsys.readouterr().err
+
+
+def _valid(path) -> bool:
+    from sdcodec import bitstream
+
+    bitstream.read(path.read_bytes())
+    return True

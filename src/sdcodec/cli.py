@@ -12,10 +12,11 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import __version__, entropy, models, weights
+from . import __version__, bitstream, entropy, models, weights
 from .bitstream import DEFAULT_MAX_PIXELS
 from .codec import EncodeOptions, decode, encode, info, read_file
 from .errors import InputError, SdcodecError
@@ -53,13 +54,48 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _outputs(inputs: list[str], out: str | None, suffix: str) -> list[Path]:
+IMAGE_EXTENSIONS = {
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".gif",
+    ".ppm",
+    ".avif",
+    ".jxl",
+}
+
+
+def _expand(inputs: list[str], extensions: set[str]) -> tuple[list[str], bool]:
+    """Files from files and folders (a folder gives its files with these extensions).
+
+    Returns the files and whether a folder was among the inputs.
+    """
+    files, had_dir = [], False
+    for name in inputs:
+        p = Path(name)
+        if p.is_dir():
+            had_dir = True
+            files.extend(
+                str(q)
+                for q in sorted(p.iterdir())
+                if q.is_file() and q.suffix.lower() in extensions
+            )
+        else:
+            files.append(name)
+    return files, had_dir
+
+
+def _outputs(inputs: list[str], out: str | None, suffix: str, many: bool = False) -> list[Path]:
     """Output path for each input: -o FILE for one input, -o DIR for many, else beside it."""
     paths = [Path(p) for p in inputs]
     if out is None:
         return [p.with_name(p.stem + suffix) for p in paths]
     o = Path(out)
-    if len(paths) == 1 and not o.is_dir():
+    if len(paths) == 1 and not many and not o.is_dir():
         return [o]
     if o.exists() and not o.is_dir():
         raise InputError(f"-o {out}: must be a folder when several inputs are given")
@@ -74,18 +110,55 @@ def _progress(items: list, desc: str):
     return tqdm(items, desc=desc, unit="img", file=sys.stderr)
 
 
-def _run_each(pairs, desc: str, work: Callable[[Path, Path], None]) -> int:
-    failures = 0
+def _run_each(
+    pairs,
+    desc: str,
+    work: Callable[[Path, Path], None],
+    resume: Callable[[Path], bool] | None = None,
+) -> int:
+    """Run work on each (src, dst); a failure is reported and skipped, the rest go on."""
+    failures = skipped = done = bytes_in = bytes_out = 0
+    start = time.perf_counter()
     for src, dst in _progress(pairs, desc):
+        if resume is not None and dst.exists() and resume(dst):
+            skipped += 1
+            continue
         try:
             work(Path(src), dst)
+            done += 1
+            bytes_in += Path(src).stat().st_size
+            bytes_out += dst.stat().st_size
         except SdcodecError as exc:
             failures += 1
             _fail(_about(src, exc))
         except OSError as exc:
             failures += 1
             _fail(f"{exc.filename or src}: {exc.strerror or exc}")
+    if len(pairs) > 1:
+        secs = time.perf_counter() - start
+        rate = done / secs if secs > 0 else 0.0
+        print(f"{desc}: {done} done, {skipped} skipped (already valid), {failures} failed; "
+              f"{bytes_in} bytes in, {bytes_out} bytes out; {secs:.1f} s, {rate:.2f} images/s", file=sys.stderr)  # fmt: skip
     return 1 if failures else 0
+
+
+def _valid_sdc(path: Path) -> bool:
+    try:
+        bitstream.read(path.read_bytes())
+        return True
+    except (SdcodecError, OSError):
+        return False
+
+
+def _valid_image(path: Path) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        return True
+    except Exception:  # any reason Pillow cannot read it back means: redo it
+        return False
 
 
 def _save_format(path: Path) -> str:
@@ -118,7 +191,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
     )
     opts.validate()
-    pairs = list(zip(args.inputs, _outputs(args.inputs, args.output, ".sdc"), strict=True))
+    inputs, many = _expand(args.inputs, IMAGE_EXTENSIONS)
+    pairs = list(zip(inputs, _outputs(inputs, args.output, ".sdc", many), strict=True))
 
     def work(src: Path, dst: Path) -> None:
         data = encode(src, opts)
@@ -127,11 +201,12 @@ def cmd_encode(args: argparse.Namespace) -> int:
             hdr = info(data)
             print(f"{src} -> {dst}: {len(data)} bytes, {hdr['bpp']:.4f} bpp", file=sys.stderr)
 
-    return _run_each(pairs, "encode", work)
+    return _run_each(pairs, "encode", work, _valid_sdc if args.resume else None)
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    outs = _outputs(args.inputs, args.output, ".decoded.png")
+    inputs, many = _expand(args.inputs, {".sdc"})
+    outs = _outputs(inputs, args.output, ".decoded.png", many)
     for o in outs:
         _save_format(o)  # refuse an unknown extension before decoding anything
 
@@ -145,7 +220,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
             im = im.convert(im.mode[:-1])  # JPEG has no alpha
         write_atomic(dst, lambda tmp: im.save(tmp, format=fmt, **extra))
 
-    return _run_each(list(zip(args.inputs, outs, strict=True)), "decode", work)
+    return _run_each(
+        list(zip(inputs, outs, strict=True)), "decode", work, _valid_image if args.resume else None
+    )
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -238,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
+            "--resume", action="store_true", help="skip inputs whose output exists and reads back"
+        )
+        sp.add_argument(
             "--models",
             metavar="DIR",
             help="weights folder (default: $SDCODEC_MODELS, then the cache)",
@@ -248,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dflt = EncodeOptions()  # the CLI's defaults are the API's, never a second copy
     e = sub.add_parser("encode", help="compress images into .sdc files")
-    e.add_argument("inputs", nargs="+", metavar="IN")
+    e.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders")
     e.add_argument(
         "-o",
         "--output",
@@ -325,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_encode)
 
     d = sub.add_parser("decode", help="decode .sdc files to images")
-    d.add_argument("inputs", nargs="+", metavar="IN")
+    d.add_argument("inputs", nargs="+", metavar="IN", help=".sdc files or folders")
     d.add_argument(
         "-o",
         "--output",
