@@ -20,6 +20,7 @@ from . import __version__, bitstream, entropy, models, weights
 from .bitstream import DEFAULT_MAX_PIXELS
 from .codec import EncodeOptions, decode, encode, info, read_file
 from .errors import InputError, SdcodecError
+from .imageio import IMAGE_EXTENSIONS
 from .quant import MODES
 
 PROG = "sdcodec"
@@ -52,21 +53,6 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-IMAGE_EXTENSIONS = {
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".webp",
-    ".tif",
-    ".tiff",
-    ".bmp",
-    ".gif",
-    ".ppm",
-    ".avif",
-    ".jxl",
-}
 
 
 def _expand(inputs: list[str], extensions: set[str]) -> tuple[list[str], bool]:

@@ -16,6 +16,10 @@ from PIL import Image, ImageOps
 
 from .errors import InputError
 
+# what a folder given as input contributes (encode, bench)
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".ppm", ".avif", ".jxl"}
+)
 _GREY_MODES = {"1", "L", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
 _ICC_SPACE = {"RGB": b"RGB ", "L": b"GRAY"}
 

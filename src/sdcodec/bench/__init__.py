@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".ppm"}
+from ..imageio import IMAGE_EXTENSIONS
+
 DEFAULT_RATES = (0.05, 0.1, 0.15, 0.25, 0.5)
 DEFAULT_SDC_CONFIGS = ("sdc=", "sdc-dither=dither=true")
 
