@@ -48,6 +48,33 @@ class Autoencoder:
         self.device = device
         # fp16 only where it is fast and was trained for (TAESD ships fp16 weights)
         self.dtype_name = "float16" if device.startswith("cuda") else "float32"
+        from .tiling import TILE_ABOVE_PX, TILE_PX
+
+        self.tile_above_px = TILE_ABOVE_PX  # full-resolution pixels above which passes are tiled
+        self.tile_px = TILE_PX
+
+    def _run(self, x: torch.Tensor, scale: float) -> torch.Tensor:
+        """The network on x (on the CPU); tiled at full resolution for large images."""
+        import torch
+
+        from . import tiling
+
+        dtype = getattr(torch, self.dtype_name)
+        full_px = x.shape[2] * x.shape[3] if scale < 1 else x.shape[2] * x.shape[3] * scale * scale
+        with torch.inference_mode():
+            if full_px <= self.tile_above_px:
+                return self.net(x.to(self.device, dtype)).float().cpu()
+            before, local, after = tiling.split(self.net, self.role)
+            f = self.spec.downsample
+            if scale < 1:  # encoder: tile the image
+                tile, overlap = self.tile_px, tiling.OVERLAP_PX
+                feats = tiling.run_tiled(
+                    lambda t: local(t.to(self.device, dtype)), x, scale, tile, overlap
+                )
+                return after(feats).float().cpu()
+            z = before(x.to(self.device, dtype))  # decoder: tile the latent-resolution features
+            tile, overlap = self.tile_px // f, -(-tiling.OVERLAP_PX // f)
+            return tiling.run_tiled(lambda t: local(t).float().cpu(), z, scale, tile, overlap)
 
     def encode(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) float32 in [0, 1], H and W multiples of the downsample → (C, h, w)."""
@@ -56,9 +83,7 @@ class Autoencoder:
         lo, hi = self.spec.image_range
         x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
         x = x * (hi - lo) + lo
-        with torch.inference_mode():
-            z = self.net(x.to(self.device, getattr(torch, self.dtype_name)))
-        z = z.float().cpu().numpy()[0]
+        z = self._run(x, 1 / self.spec.downsample).numpy()[0]
         return ((z - self.spec.latent_shift) * self.spec.latent_scale).astype(np.float32)
 
     def decode(self, latent: np.ndarray) -> np.ndarray:
@@ -67,9 +92,7 @@ class Autoencoder:
 
         raw = latent / self.spec.latent_scale + self.spec.latent_shift
         z = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))[None]
-        with torch.inference_mode():
-            y = self.net(z.to(self.device, getattr(torch, self.dtype_name)))
-        y = y.float().cpu().numpy()[0].transpose(1, 2, 0)
+        y = self._run(z, self.spec.downsample).numpy()[0].transpose(1, 2, 0)
         lo, hi = self.spec.image_range
         return np.clip((y - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 

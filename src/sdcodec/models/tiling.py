@@ -1,0 +1,63 @@
+"""Bounded-memory autoencoder passes for large images: tile the local part of the network.
+
+TAEF2's GroupNorm blocks see the whole image (their statistics are global), but they all
+run at latent resolution, where even a 24-megapixel photo is small. The full-resolution
+part of each half is plain convolutions, upsampling and ReLUs: its output at a pixel
+depends only on a bounded neighbourhood (the receptive field, ≈65 pixels at full
+resolution for both halves of TAEF2). So: run the global part whole, and the local part
+tile by tile with an overlap wider than the receptive field, keeping each tile's centre.
+The result equals the untiled pass up to float rounding (tests/test_tiling.py).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# full-resolution pixels of overlap on each side; the receptive field radius is ≈65
+OVERLAP_PX = 96
+TILE_PX = 512
+TILE_ABOVE_PX = 1024 * 1024  # images up to this size run in one piece
+
+
+def _has_group_norm(m: nn.Module) -> bool:
+    return getattr(m, "pool", None) is not None
+
+
+def split(net: nn.Sequential, role: str) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """(before, local, after): only ``local`` runs at full resolution and is tiled."""
+    gn = [i for i, m in enumerate(net) if _has_group_norm(m)]
+    if not gn:
+        return nn.Identity(), net, nn.Identity()
+    if role == "encoder":  # full-res convs first, GN blocks at the end
+        return nn.Identity(), net[: gn[0]], net[gn[0] :]
+    return net[: gn[-1] + 1], net[gn[-1] + 1 :], nn.Identity()  # decoder: GN blocks first
+
+
+def run_tiled(
+    local: nn.Module, x: torch.Tensor, scale: float, tile: int, overlap: int
+) -> torch.Tensor:
+    """Apply ``local`` (output size = input size × scale) to x in tiles of ``tile`` input pixels.
+
+    ``tile`` and ``overlap`` are in input pixels; with scale < 1 they must be multiples of
+    1/scale so every tile starts on the network's downsampling grid.
+    """
+    _, _, h, w = x.shape
+    out = None
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            ys, xs = max(y0 - overlap, 0), max(x0 - overlap, 0)
+            ye, xe = min(y1 + overlap, h), min(x1 + overlap, w)
+            piece = local(x[:, :, ys:ye, xs:xe])
+            if out is None:
+                out = piece.new_empty((1, piece.shape[1], round(h * scale), round(w * scale)))
+            oy, ox = round((y0 - ys) * scale), round((x0 - xs) * scale)
+            th, tw = round((y1 - y0) * scale), round((x1 - x0) * scale)
+            out[
+                :,
+                :,
+                round(y0 * scale) : round(y0 * scale) + th,
+                round(x0 * scale) : round(x0 * scale) + tw,
+            ] = piece[:, :, oy : oy + th, ox : ox + tw]
+    return out
