@@ -177,6 +177,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
     )
     opts.validate()
+    if args.ray:
+        return _encode_with_ray(args, opts)
     inputs, many = _expand(args.inputs, IMAGE_EXTENSIONS)
     pairs = list(zip(inputs, _outputs(inputs, args.output, ".sdc", many), strict=True))
 
@@ -188,6 +190,18 @@ def cmd_encode(args: argparse.Namespace) -> int:
             print(f"{src} -> {dst}: {len(data)} bytes, {hdr['bpp']:.4f} bpp", file=sys.stderr)
 
     return _run_each(pairs, "encode", work, _valid_sdc if args.resume else None)
+
+
+def _encode_with_ray(args: argparse.Namespace, opts: EncodeOptions) -> int:
+    from .distributed import encode_folder
+
+    if len(args.inputs) != 1 or not Path(args.inputs[0]).is_dir() or not args.output:
+        raise InputError("--ray takes one folder and -o OUTDIR")
+    written, errors = encode_folder(args.inputs[0], args.output, opts)
+    for e in errors:
+        _fail(e)
+    print(f"encode (ray): {written} done, {len(errors)} failed", file=sys.stderr)
+    return 1 if errors else 0
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -387,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=dflt.seed, help=f"k-means seed (default {dflt.seed})"
     )
     e.add_argument("-v", "--verbose", action="store_true", help="print each file's size")
+    e.add_argument(
+        "--ray", action="store_true", help="encode a folder over a Ray Dataset (the ray extra)"
+    )
     common(e)
     e.set_defaults(func=cmd_encode)
 
