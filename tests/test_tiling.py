@@ -48,3 +48,33 @@ def test_split_keeps_group_norm_whole(halves):
     assert not any(tiling._has_group_norm(m) for m in local) and any(
         tiling._has_group_norm(m) for m in before
     )
+
+
+def _reach(diff, centre: int) -> int:
+    """How far from ``centre`` (rows and columns) a difference map is non-zero."""
+    ys, xs = np.nonzero(np.abs(diff).sum(0) > 0)
+    return int(max(np.abs(ys - centre).max(), np.abs(xs - centre).max()))
+
+
+def test_measured_receptive_field_fits_in_the_overlap(halves):
+    """Perturb one input position; everything it changes must lie within the overlap."""
+    import torch
+
+    enc, dec = halves
+    torch.manual_seed(0)
+    _, local, _ = tiling.split(enc.net, "encoder")
+    x = torch.rand(1, 3, 256, 256)
+    x2 = x.clone()
+    x2[:, :, 128, 128] += 1.0
+    with torch.inference_mode():
+        d = (local(x2) - local(x)).numpy()[0]
+    enc_reach_px = (_reach(d, 16) + 1) * 8  # latent cells reached, in image pixels
+    _, local, _ = tiling.split(dec.net, "decoder")
+    z = torch.rand(1, 64, 24, 24)
+    z2 = z.clone()
+    z2[:, :, 12, 12] += 1.0
+    with torch.inference_mode():
+        d = (local(z2) - local(z)).numpy()[0]
+    dec_reach_px = _reach(d, 12 * 8 + 4) + 4
+    print(f"receptive field: encoder ≤ {enc_reach_px} px, decoder ≤ {dec_reach_px} px")
+    assert enc_reach_px <= tiling.OVERLAP_PX and dec_reach_px <= tiling.OVERLAP_PX
