@@ -233,3 +233,17 @@ def _valid(path) -> bool:
 
     bitstream.read(path.read_bytes())
     return True
+
+
+def test_outputs_get_normal_permissions(tmp_path, crop):
+    import os
+    import stat
+
+    src = tmp_path / "c.png"
+    crop.resize((32, 32)).save(src)
+    assert main(["encode", str(src), "-o", str(tmp_path / "c.sdc"), "-k", "4"]) == 0
+    assert main(["decode", str(tmp_path / "c.sdc"), "-o", str(tmp_path / "d.png")]) == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("c.sdc", "d.png"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~mask

@@ -11,12 +11,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__, bitstream, entropy, models, weights
+from .atomic import write_atomic
 from .bitstream import DEFAULT_MAX_PIXELS
 from .codec import EncodeOptions, decode, encode, info, read_file
 from .errors import InputError, SdcodecError
@@ -40,19 +40,6 @@ def _about(src: object, exc: Exception) -> str:
     """Prefix the file name unless the message already starts with it."""
     msg = str(exc)
     return msg if msg.startswith(str(src)) else f"{src}: {msg}"
-
-
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` then rename tmp → path; on any failure remove tmp."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _expand(inputs: list[str], extensions: set[str]) -> tuple[list[str], bool]:

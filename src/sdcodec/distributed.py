@@ -106,7 +106,7 @@ def encode_folder(
 ) -> tuple[int, list[str]]:
     """Encode every image of a folder into outdir with Ray; returns (files written, errors)."""
     ray = _require_ray()
-    from .cli import write_atomic
+    from .atomic import write_atomic
     from .imageio import IMAGE_EXTENSIONS
 
     if not ray.is_initialized():
