@@ -22,12 +22,14 @@ from .errors import (
     UnsupportedVersionError,
     WeightsMismatchError,
 )
-from .models.registry import by_id
+from .models.registry import by_id, codec_by_id
 from .quant import AffineMap, QuantizerId, QuantParams
 
 MAGIC = b"\x89SDC\r\n\x1a\n"
 MAJOR = 1
-MINOR = 1  # 1.1 added the scalar quantizer (3) and the ctx coder (2); 1.0 files still read
+# 1.1 added the scalar quantizer (3) and the ctx coder (2); 1.2 the learned quantizer (4)
+# with the hyperprior coder (3). Older files still read.
+MINOR = 2
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS default
 MAX_ICC_BYTES = 16 << 20
 MAX_SOURCE_MODE_LEN = 16
@@ -41,11 +43,15 @@ _REQUIRED = {b"HEAD", b"QUAN", b"DATA", b"END "}
 _HEAD = struct.Struct("<H8sIIBBBBHfI")  # then u8 n + n bytes of source mode
 _SECTION = struct.Struct("<I4s")
 _CRC = struct.Struct("<I")
+_LEARNED = struct.Struct("<B8sf")  # codec id, codec fingerprint, level
+HYPERPRIOR_CODER = 3
 
 
 @dataclass(frozen=True)
 class DecodeSettings:
-    """Decode-time processing stored in the file. v1.0 knows only "none" (denoiser 0)."""
+    """Decode-time processing stored in the file (sdcodec.denoise): 0 none, 1 U-Net img2img
+    (since 1.2). steps/strength/seed are the denoiser's; the seed is also the one the
+    encoder sampled the VAE posterior with, so a decode can be reproduced exactly."""
 
     denoiser: int = 0
     steps: int = 0
@@ -95,6 +101,11 @@ def _pack_head(h: Header) -> bytes:
 
 
 def _pack_quant(q: QuantParams, channels: int) -> bytes:
+    if q.quantizer is QuantizerId.LEARNED:
+        codec = codec_by_id(q.codec_id)
+        if codec is None:
+            raise FormatError(f"unknown learned codec id {q.codec_id}")
+        return bytes([channels]) + _LEARNED.pack(q.codec_id, codec.fingerprint, q.level)
     per_channel = q.affine.offset.shape[0] > 1
     out = bytes([channels, 1 if per_channel else 0])
     pairs = np.stack([q.affine.offset, q.affine.scale], axis=1).astype("<f4")
@@ -156,9 +167,10 @@ def _parse_head(p: bytes, max_pixels: int) -> Header:
         quantizer = QuantizerId(quant_id)
     except ValueError:
         raise FormatError(f"unknown quantizer id {quant_id}") from None
-    if denoiser != 0:
-        raise FormatError(f"unknown denoiser id {denoiser}")
-    if steps != 0 or strength != 0.0 or seed != 0:
+    from .denoise import check
+
+    check(spec, denoiser, steps, strength)
+    if denoiser == 0 and (steps != 0 or strength != 0.0 or seed != 0):
         raise FormatError("decode settings given without a denoiser")
     return Header(
         model_id, fp, width, height, MODES[mode], src.decode("ascii"), quantizer, coder_id,
@@ -179,6 +191,8 @@ def _parse_quant(p: bytes, header: Header) -> QuantParams:
     channels, per_channel = p[0], p[1]
     if channels != spec.latent_channels:
         raise FormatError(f"QUAN declares {channels} channels, model has {spec.latent_channels}")
+    if header.quantizer is QuantizerId.LEARNED:
+        return _parse_learned(p, spec.name)
     if per_channel not in (0, 1):
         raise FormatError("QUAN affine kind must be 0 or 1")
     n = channels if per_channel else 1
@@ -204,6 +218,23 @@ def _parse_quant(p: bytes, header: Header) -> QuantParams:
     if flags & ~1:
         raise FormatError("QUAN reserved flag bits set")
     return QuantParams(QuantizerId.PALETTE, amap, k, groups, bool(flags & 1))
+
+
+def _parse_learned(p: bytes, model_name: str) -> QuantParams:
+    if len(p) != 1 + _LEARNED.size:
+        raise FormatError("QUAN section has the wrong length")
+    codec_id, fp, level = _LEARNED.unpack_from(p, 1)
+    codec = codec_by_id(codec_id)
+    if codec is None or codec.autoencoder != model_name:
+        raise UnknownModelError(f"unknown learned codec id {codec_id} for model '{model_name}'")
+    if fp != codec.fingerprint:
+        raise WeightsMismatchError(
+            f"file was made with other weights than learned codec '{codec.name}' pins "
+            f"(fingerprint {fp.hex()} != {codec.fingerprint.hex()})"
+        )
+    if not 0.0 <= level <= codec.levels - 1:  # also false for NaN
+        raise FormatError(f"learned codec level {level} outside 0..{codec.levels - 1}")
+    return QuantParams(QuantizerId.LEARNED, None, codec_id=codec_id, level=float(level))
 
 
 def _parse_icc(p: bytes) -> bytes:
@@ -297,6 +328,8 @@ def read(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, header_only: bool = 
             quant = _parse_quant(payload, header)
     if header is None or quant is None:
         raise FormatError("HEAD or QUAN section missing")
+    if (quant.quantizer is QuantizerId.LEARNED) != (header.coder_id == HYPERPRIOR_CODER):
+        raise FormatError("the learned quantizer goes with coder 3 (hyperprior), and only it")
     if header_only:
         return SdcFile(header, quant, b"", minor=minor, sections=listing)
     missing = _REQUIRED - found.keys()

@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode",
         default=dflt.mode,
         choices=list(MODES),
-        help=f"quantizer (default: {dflt.mode})",
+        help=f"quantizer (default: {dflt.mode}, the trained latent codec)",
     )
     e.add_argument(
         "-k",
@@ -371,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--quality",
         type=int,
         metavar="Q",
-        help="0..100 on one ladder: palette sizes up to 60, scalar steps above (overrides --mode/-k/--step)",
+        help="0..100: the learned codec's rate; with a hand-made --mode, one ladder of "
+        "palette sizes up to 60 and scalar steps above (overrides --mode/-k/--step)",
     )
     e.add_argument(
         "--target-bpp",

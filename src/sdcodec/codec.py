@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +17,18 @@ from .entropy.plane import decode_plane, encode_plane
 from .errors import InputError, SdcodecError
 
 ImageLike = Image.Image | str | os.PathLike
+DEFAULT_LEVEL = 3.0  # learned mode without --quality/--level (≈0.1 bpp on Kodak)
 
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    """How to encode. The defaults are the article's recipe carried over to TAEF2."""
+    """How to encode. The default is the learned latent codec; mode="palette" with
+    dither=True and coder="zlib" is the article's recipe carried over to TAEF2."""
 
     model: str = models.DEFAULT_MODEL
-    mode: str = "palette"  # "palette", "8bit" or "scalar"
+    # "auto" (learned where the model has a learned codec, else palette), "learned",
+    # "palette", "8bit" or "scalar"
+    mode: str = "auto"
     palette_size: int = 256  # K, 2..256 (palette mode)
     groups: int = 1  # G channel groups, each with its own palette; must divide C
     dither: bool = (
@@ -33,18 +37,41 @@ class EncodeOptions:
     per_channel: bool = False  # affine map per channel instead of one global map
     step: float = 1.0  # quantization step of the scalar mode, in latent units
     deadzone: float = 0.0  # scalar mode: 0 rounds to nearest; up to 0.5 widens the zero bin
-    coder: str = "ctx"  # "ctx" (context-modelled range coding) or "zlib" (the article's)
+    coder: str = "ctx"  # hand-made modes: "ctx" (context-modelled range coding) or "zlib"
+    level: float | None = None  # learned mode: rate level (quality sets it; default DEFAULT_LEVEL)
     seed: int = 0  # k-means seed
     # rate control (sdcodec/ratecontrol.py): a quality 0..100 replaces mode/palette_size/
     # step with the ladder's setting; a target bpp or byte budget searches that ladder
     quality: int | None = None
     target_bpp: float | None = None
     max_bytes: int | None = None
+    # the article's recipe as one switch (sdcodec/presets.py); it sets the fields below
+    preset: str | None = None
+    resize: int | None = None  # square side to resize to first (the article: 512, Lanczos)
+    posterior: str = "mean"  # diffusers VAEs: "mean" or "sample" (seeded by sample_seed)
+    sample_seed: int = 0
+    article_map: bool = False  # the article's fixed 8-bit map instead of a fitted one
+    palette_backend: str = "kmeans"  # or "libimagequant" (the `article` extra, GPL)
+    denoise_steps: int = 0  # U-Net img2img at decode (models with a U-Net): inference steps
+    denoise_strength: float = 0.0  # ... and strength; 0 = no denoising
     models_dir: str | None = None  # weights folder; default SDCODEC_MODELS, then the cache
     device: str | None = None  # "cpu", "cuda", ...; default: CUDA when present
     max_pixels: int = DEFAULT_MAX_PIXELS
 
+    def resolved(self) -> EncodeOptions:
+        """The preset applied and mode "auto" decided."""
+        from . import presets
+
+        opts = presets.apply(self) if self.preset is not None else self
+        if opts.mode == "auto":
+            codec = models.registry.codec_by_name(models.registry.DEFAULT_CODEC)
+            has_codec = codec is not None and codec.autoencoder == opts.model
+            opts = replace(opts, mode="learned" if has_codec else "palette")
+        return opts
+
     def validate(self) -> models.ModelSpec:
+        if self.mode == "auto" or self.preset is not None:
+            return self.resolved().validate()
         spec = models.by_name(self.model)
         if spec is None:
             raise InputError(
@@ -60,6 +87,26 @@ class EncodeOptions:
             raise InputError(f"target bpp must be positive, got {self.target_bpp}")
         if self.max_bytes is not None and self.max_bytes < 1:
             raise InputError(f"max bytes must be positive, got {self.max_bytes}")
+        if self.posterior not in ("mean", "sample"):
+            raise InputError(f"posterior must be 'mean' or 'sample', got '{self.posterior}'")
+        if self.resize is not None and not 8 <= self.resize <= 16384:
+            raise InputError(f"resize must be 8..16384 pixels, got {self.resize}")
+        if self.palette_backend not in ("kmeans", "libimagequant"):
+            raise InputError(f"unknown palette backend '{self.palette_backend}'")
+        if self.denoise_strength:
+            from .denoise import MAX_STEPS
+
+            if not spec.unet:
+                raise InputError(f"model '{spec.name}' has no U-Net to denoise with")
+            if not (1 <= self.denoise_steps <= MAX_STEPS and 0 < self.denoise_strength <= 1):
+                raise InputError(f"denoising needs 1..{MAX_STEPS} steps and a strength in (0, 1]")
+        if self.mode == "learned":
+            codec = models.registry.codec_by_name(models.registry.DEFAULT_CODEC)
+            if codec is None or codec.autoencoder != spec.name:
+                raise InputError(f"model '{spec.name}' has no learned codec: use --mode palette")
+            if self.level is not None and not 0 <= self.level <= codec.levels - 1:
+                raise InputError(f"level must be in 0..{codec.levels - 1}, got {self.level}")
+            return spec
         quant.check_options(
             spec.latent_channels,
             self.mode,
@@ -105,13 +152,17 @@ class Analysis:
     spec: models.ModelSpec
     prepared: imageio.Prepared
     latent: np.ndarray
+    latent_scale: float = 1.0  # the autoencoder's normalization (from its config)
+    latent_shift: float = 0.0
 
 
 def analyze(image: ImageLike, options: EncodeOptions | None = None) -> Analysis:
     """Open, convert, pad and encode an image to its latent."""
-    opts = options or EncodeOptions()
+    opts = (options or EncodeOptions()).resolved()
     spec = opts.validate()
     im = open_image(image, opts.max_pixels)
+    if opts.resize is not None:
+        im = imageio.resize_square(im, opts.resize)
     if im.width * im.height > opts.max_pixels:
         raise InputError(f"{im.width}x{im.height} exceeds the limit of {opts.max_pixels} pixels")
     if im.width < 1 or im.height < 1:
@@ -119,18 +170,22 @@ def analyze(image: ImageLike, options: EncodeOptions | None = None) -> Analysis:
     prep = imageio.prepare(im)
     padded = imageio.pad(prep.rgb, spec.downsample).astype(np.float32) / 255.0
     encoder = models.load(spec, "encoder", opts.models_dir, opts.device)
-    return Analysis(spec, prep, encoder.encode(padded))
+    seed = opts.sample_seed if opts.posterior == "sample" else None
+    latent = encoder.encode(padded, sample_seed=seed)
+    return Analysis(spec, prep, latent, encoder.latent_scale, encoder.latent_shift)
 
 
 def pack(analysis: Analysis, options: EncodeOptions | None = None) -> bytes:
     """Quantize and code an analyzed image into the bytes of a .sdc file."""
-    opts = options or EncodeOptions()
+    opts = (options or EncodeOptions()).resolved()
     spec = opts.validate()
     if spec.id != analysis.spec.id:
         raise InputError(
             f"image was analyzed with '{analysis.spec.name}', options ask for '{spec.name}'"
         )
     prep = analysis.prepared
+    if opts.mode == "learned":
+        return _pack_learned(analysis, opts)
     params, streams = quant.quantize(
         analysis.latent,
         opts.mode,
@@ -141,10 +196,30 @@ def pack(analysis: Analysis, options: EncodeOptions | None = None) -> bytes:
         opts.seed,
         opts.step,
         opts.deadzone,
+        _article_map(analysis) if opts.article_map else None,
+        opts.palette_backend,
     )
     coder = entropy.get(entropy.NAMES[opts.coder])
     height, width = prep.rgb.shape[:2]
     specs = quant.stream_specs(params, spec.latent_channels, *analysis.latent.shape[1:])
+    return _write(analysis, params, int(coder.id), coder.encode(streams, specs), opts)
+
+
+def _article_map(analysis: Analysis) -> quant.AffineMap:
+    from .quant.article import article_map
+
+    return article_map(analysis.latent_scale, analysis.latent_shift)
+
+
+def _write(
+    analysis: Analysis,
+    params: quant.QuantParams,
+    coder_id: int,
+    payload: bytes,
+    opts: EncodeOptions,
+) -> bytes:
+    prep, spec = analysis.prepared, analysis.spec
+    height, width = prep.rgb.shape[:2]
     header = Header(
         model_id=spec.id,
         fingerprint=spec.fingerprint,
@@ -153,10 +228,35 @@ def pack(analysis: Analysis, options: EncodeOptions | None = None) -> bytes:
         mode=prep.mode,
         source_mode=prep.source_mode,
         quantizer=params.quantizer,
-        coder_id=int(coder.id),
+        coder_id=coder_id,
+        decode=_decode_settings(opts),
     )
     alpha = encode_plane(prep.alpha) if prep.alpha is not None else None
-    return bitstream.write(SdcFile(header, params, coder.encode(streams, specs), alpha, prep.icc))
+    return bitstream.write(SdcFile(header, params, payload, alpha, prep.icc))
+
+
+def _decode_settings(opts: EncodeOptions) -> bitstream.DecodeSettings:
+    if not opts.denoise_strength:
+        return bitstream.DecodeSettings()
+    from .denoise import UNET_IMG2IMG
+
+    strength = float(np.float32(opts.denoise_strength))  # as stored
+    return bitstream.DecodeSettings(
+        UNET_IMG2IMG, opts.denoise_steps, strength, opts.sample_seed
+    )
+
+
+def _pack_learned(analysis: Analysis, opts: EncodeOptions) -> bytes:
+    from . import learned
+    from .learned import coding
+
+    spec = models.registry.codec_by_name(models.registry.DEFAULT_CODEC)
+    codec = learned.load(spec, opts.device)
+    level = DEFAULT_LEVEL if opts.level is None else float(opts.level)
+    level = float(np.float32(level))  # what the file stores is what the encoder uses
+    payload = coding.compress(codec, analysis.latent, level)
+    params = quant.QuantParams(quant.QuantizerId.LEARNED, None, codec_id=spec.id, level=level)
+    return _write(analysis, params, bitstream.HYPERPRIOR_CODER, payload, opts)
 
 
 def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:
@@ -167,7 +267,7 @@ def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:
     """
     from . import ratecontrol
 
-    opts = options or EncodeOptions()
+    opts = (options or EncodeOptions()).resolved()
     analysis = analyze(image, opts)
     if opts.target_bpp is not None or opts.max_bytes is not None:
         return ratecontrol.fit(analysis, opts).data
@@ -179,10 +279,16 @@ def _latent_shape(spec: models.ModelSpec, header: Header) -> tuple[int, int]:
     return -(-header.height // f), -(-header.width // f)
 
 
-def decode_latent(f: SdcFile) -> np.ndarray:
-    """The dequantized latent of a parsed file (no network involved)."""
+def decode_latent(f: SdcFile, device: str | None = None) -> np.ndarray:
+    """The dequantized latent of a parsed file (the learned codec's synthesis included)."""
     spec = models.by_id(f.header.model_id)
     h, w = _latent_shape(spec, f.header)
+    if f.quant.quantizer is quant.QuantizerId.LEARNED:
+        from . import learned
+        from .learned import coding
+
+        codec = learned.load(models.registry.codec_by_id(f.quant.codec_id), device)
+        return coding.decompress(codec, f.payload, h, w, f.quant.level)
     specs = quant.stream_specs(f.quant, spec.latent_channels, h, w)
     streams = entropy.get(f.header.coder_id).decode(f.payload, specs)
     return quant.dequantize(f.quant, streams, spec.latent_channels)
@@ -198,9 +304,15 @@ def decode(
     """Decode the bytes of a .sdc file into a Pillow image of the original size."""
     f = bitstream.read(data, max_pixels)
     hd = f.header
-    latent = decode_latent(f)
+    latent = decode_latent(f, device)
     alpha = decode_plane(f.alpha, hd.height, hd.width) if f.alpha is not None else None
-    decoder = models.load(models.by_id(hd.model_id), "decoder", models_dir, device)
+    spec = models.by_id(hd.model_id)
+    if hd.decode.denoiser:
+        from . import denoise
+
+        d = hd.decode
+        latent = denoise.apply(spec, latent, d.denoiser, d.steps, d.strength, models_dir, device)
+    decoder = models.load(spec, "decoder", models_dir, device)
     rgb = decoder.decode(latent)
     return imageio.finish(rgb, hd.width, hd.height, hd.mode, alpha, f.icc)
 
@@ -211,13 +323,17 @@ def info(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
     hd = f.header
     spec = models.by_id(hd.model_id)
     q = f.quant
-    qinfo: dict[str, Any] = {
-        "id": int(q.quantizer),
-        "name": q.quantizer.name.lower(),
-        "affine": "per-channel" if q.affine.per_channel else "global",
-        "offset": [float(x) for x in q.affine.offset],
-        "scale": [float(x) for x in q.affine.scale],
-    }
+    qinfo: dict[str, Any] = {"id": int(q.quantizer), "name": q.quantizer.name.lower()}
+    if q.affine is not None:
+        qinfo.update(
+            affine="per-channel" if q.affine.per_channel else "global",
+            offset=[float(x) for x in q.affine.offset],
+            scale=[float(x) for x in q.affine.scale],
+        )
+    if q.quantizer is quant.QuantizerId.LEARNED:
+        codec = models.registry.codec_by_id(q.codec_id)
+        qinfo.update(codec={"id": q.codec_id, "name": codec.name,
+                            "fingerprint": codec.fingerprint.hex()}, level=q.level)  # fmt: skip
     if q.quantizer is quant.QuantizerId.PALETTE:
         qinfo.update(palette_size=q.palette_size, groups=q.groups, dithered=q.dithered)
     h, w = _latent_shape(spec, hd)
@@ -234,12 +350,18 @@ def info(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
         "model": {"id": hd.model_id, "name": spec.name, "fingerprint": hd.fingerprint.hex()},
         "latent": {"channels": spec.latent_channels, "height": h, "width": w},
         "quantizer": qinfo,
-        "coder": {"id": hd.coder_id, "name": entropy.get(hd.coder_id).name},
-        "decode": asdict(hd.decode),
+        "coder": {"id": hd.coder_id, "name": entropy.ALL_NAMES[hd.coder_id]},
+        "decode": {**asdict(hd.decode), "name": _denoiser_name(hd.decode.denoiser)},
         "alpha": f.alpha is not None,
         "icc_profile_bytes": len(f.icc) if f.icc is not None else 0,
         "sections": [{"tag": t, "bytes": n} for t, n in f.sections],
     }
+
+
+def _denoiser_name(denoiser: int) -> str:
+    from .denoise import DENOISERS
+
+    return DENOISERS[denoiser]
 
 
 def read_file(path: str | os.PathLike) -> bytes:

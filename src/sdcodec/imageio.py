@@ -125,3 +125,11 @@ def finish(
     if icc is not None:
         im.info["icc_profile"] = icc
     return im
+
+
+def resize_square(im: Image.Image, side: int) -> Image.Image:
+    """The article's input: a side × side Lanczos resize (aspect ratio not kept)."""
+    from PIL import ImageOps
+
+    im = ImageOps.exif_transpose(im)
+    return im.resize((side, side), Image.LANCZOS)

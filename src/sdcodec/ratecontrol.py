@@ -1,7 +1,11 @@
 """The quality dial and size targets.
 
-``--quality Q`` (0..100) picks a point on one ladder of quantizer settings, ordered so
-that both size and quality grow with Q (measured on Kodak, BENCHMARKS.md):
+In the learned mode (the default) ``--quality Q`` (0..100) sets the learned codec's rate
+level linearly: level = (levels − 1) · Q / 100 (each level doubles the λ it was trained
+for; fractional levels interpolate the gains), and sizes grow monotonically with Q.
+
+In the hand-made modes ``--quality Q`` picks a point on one ladder of quantizer settings,
+ordered so that both size and quality grow with Q (measured on Kodak, BENCHMARKS.md):
 
 * Q 0..60: palette mode, one palette over all channels, K = 2^(1 + 7·Q/60) entries
   (2 at Q 0, 256 at Q 60) — the article's tool, best below ≈0.3 bpp. K is capped at
@@ -35,8 +39,12 @@ STEP_HIGH, STEP_LOW = 1.4, 0.2
 VECTORS_PER_ENTRY = 16
 
 
-def settings(q: int, vectors: int = 1 << 30) -> dict:
+def settings(q: int, vectors: int = 1 << 30, mode: str = "palette") -> dict:
     """Quantizer settings of quality q for a latent of ``vectors`` positions."""
+    if mode == "learned":
+        from .models.registry import DEFAULT_CODEC, codec_by_name
+
+        return {"level": (codec_by_name(DEFAULT_CODEC).levels - 1) * q / 100}
     if q <= PALETTE_TOP:
         k = round(2 ** (1 + 7 * q / PALETTE_TOP))
         k = min(k, 256, max(vectors // VECTORS_PER_ENTRY, 2))
@@ -52,7 +60,7 @@ def _vectors(analysis: Analysis) -> int:
 def resolve_quality(opts: EncodeOptions, analysis: Analysis) -> EncodeOptions:
     if opts.quality is None:
         return opts
-    return replace(opts, **settings(opts.quality, _vectors(analysis)))
+    return replace(opts, **settings(opts.quality, _vectors(analysis), opts.mode))
 
 
 @dataclass
@@ -72,9 +80,8 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
 
     def at(q: int) -> bytes:
         if q not in cache:
-            cache[q] = pack(
-                analysis, replace(opts, quality=q, target_bpp=None, max_bytes=None, **settings(q))
-            )
+            fixed = replace(opts, quality=q, target_bpp=None, max_bytes=None)
+            cache[q] = pack(analysis, resolve_quality(fixed, analysis))
         return cache[q]
 
     if len(at(0)) > budget:

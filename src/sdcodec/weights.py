@@ -140,6 +140,15 @@ def resolve(
 def presence(spec: ModelSpec, models_dir: str | os.PathLike | None = None) -> dict[str, str | None]:
     """For `sdcodec models`: where each file is, without hashing or downloading."""
     out: dict[str, str | None] = {}
+    if spec.hub is not None:
+        rels = dict.fromkeys(
+            rel for role in ("decoder", "denoiser", "text") for rel in spec.hub.files_for(role, spec.unet)
+        )
+        for rel in rels:
+            out[rel] = next(
+                (str(d / rel) for d in _hub_dirs(spec, models_dir) if (d / rel).is_file()), None
+            )
+        return out
     for wf in spec.files:
         out[wf.name] = None
         for d in search_dirs(models_dir):
@@ -147,3 +156,72 @@ def presence(spec: ModelSpec, models_dir: str | os.PathLike | None = None) -> di
                 out[wf.name] = str(d / spec.name / wf.name)
                 break
     return out
+
+
+# ---------------------------------------------------------------- hub models
+
+
+def _hub_dirs(spec: ModelSpec, models_dir: str | os.PathLike | None) -> list[Path]:
+    """Hub layout: <dir>/<owner>/<repo>/ in --models / SDCODEC_MODELS, then the cache."""
+    hub = spec.hub
+    explicit = models_dir if models_dir is not None else os.environ.get("SDCODEC_MODELS")
+    dirs = [Path(explicit) / hub.repo] if explicit else []
+    return dirs + [cache_dir() / "hub" / f"{hub.repo}@{hub.revision}"]
+
+
+def check_lfs_sha256(root: Path, expected: dict[str, str]) -> None:
+    """Refuse downloaded files whose sha256 differs from the pinned commit's LFS record."""
+    for rel, digest in expected.items():
+        got = sha256_file(root / rel)
+        if got != digest:
+            (root / rel).unlink(missing_ok=True)
+            raise ModelUnavailableError(
+                f"{root / rel}: sha256 {got[:16]}… does not match the pinned commit's "
+                f"{digest[:16]}…; refusing it"
+            )
+
+
+def _hub_download(spec: ModelSpec, files: tuple[str, ...], dest: Path) -> None:
+    try:
+        from huggingface_hub import HfApi, hf_hub_download
+    except ImportError:
+        raise OSError("huggingface_hub is not installed (pip install 'sdcodec[sd]')") from None
+    hub = spec.hub
+    info = HfApi().model_info(hub.repo, revision=hub.revision, files_metadata=True)
+    lfs = {s.rfilename: s.lfs.sha256 for s in info.siblings if s.lfs is not None}
+    for rel in files:
+        hf_hub_download(hub.repo, rel, revision=hub.revision, local_dir=dest)
+    check_lfs_sha256(dest, {rel: lfs[rel] for rel in files if rel in lfs})
+
+
+def resolve_hub(
+    spec: ModelSpec,
+    role: str,
+    models_dir: str | os.PathLike | None = None,
+    download: bool | None = None,
+) -> Path:
+    """The folder (hub layout) holding every file ``role`` needs of a diffusers model."""
+    if download is None:
+        download = os.environ.get("SDCODEC_OFFLINE", "") not in ("1", "true", "yes")
+    files = spec.hub.files_for(role, spec.unet)
+    dirs = _hub_dirs(spec, models_dir)
+    for d in dirs:
+        if all((d / rel).is_file() for rel in files):
+            return d
+    reason = "downloads are off (SDCODEC_OFFLINE)"
+    if download:
+        try:
+            _hub_download(spec, files, dirs[-1])
+            return dirs[-1]
+        except ModelUnavailableError:
+            raise
+        except Exception as exc:  # no network, gated repo, missing package: one line
+            reason = f"download of {spec.hub.repo}@{spec.hub.revision[:7]} failed: " + (
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            )
+    missing = [rel for rel in files if not (dirs[0] / rel).is_file()]
+    raise ModelUnavailableError(
+        f"weights for model '{spec.name}' missing: {', '.join(missing)} under {dirs[0]}; "
+        f"set SDCODEC_MODELS / --models to a folder holding {spec.hub.repo}/ in the hub's "
+        f"layout ({reason})"
+    )

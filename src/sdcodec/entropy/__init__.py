@@ -22,6 +22,7 @@ from .zlib_coder import ZlibCoder
 class CoderId(IntEnum):
     ZLIB = 1
     CTX = 2
+    HYPERPRIOR = 3  # learned latents only (sdcodec.learned.coding): not a stream coder
 
 
 class Coder(Protocol):
@@ -35,6 +36,7 @@ class Coder(Protocol):
 
 _CODERS: dict[int, Coder] = {CoderId.ZLIB: ZlibCoder(), CoderId.CTX: ContextCoder()}
 NAMES = {c.name: c.id for c in _CODERS.values()}
+ALL_NAMES = {**{c.id: c.name for c in _CODERS.values()}, CoderId.HYPERPRIOR: "hyperprior"}
 
 
 def get(coder_id: int) -> Coder:
@@ -44,4 +46,4 @@ def get(coder_id: int) -> Coder:
         raise FormatError(f"unknown entropy coder id {coder_id}") from None
 
 
-__all__ = ["NAMES", "Coder", "CoderId", "get"]
+__all__ = ["ALL_NAMES", "NAMES", "Coder", "CoderId", "get"]

@@ -48,6 +48,8 @@ class Autoencoder:
         self.device = device
         # fp16 only where it is fast and was trained for (TAESD ships fp16 weights)
         self.dtype_name = "float16" if device.startswith("cuda") else "float32"
+        self.latent_scale = spec.latent_scale if spec.latent_scale is not None else 1.0
+        self.latent_shift = spec.latent_shift if spec.latent_shift is not None else 0.0
         from .tiling import TILE_ABOVE_PX, TILE_PX
 
         self.tile_above_px = TILE_ABOVE_PX  # full-resolution pixels above which passes are tiled
@@ -76,21 +78,27 @@ class Autoencoder:
             tile, overlap = self.tile_px // f, -(-tiling.OVERLAP_PX // f)
             return tiling.run_tiled(lambda t: local(t).float().cpu(), z, scale, tile, overlap)
 
-    def encode(self, rgb: np.ndarray) -> np.ndarray:
-        """(H, W, 3) float32 in [0, 1], H and W multiples of the downsample → (C, h, w)."""
+    def encode(self, rgb: np.ndarray, sample_seed: int | None = None) -> np.ndarray:
+        """(H, W, 3) float32 in [0, 1], H and W multiples of the downsample → (C, h, w).
+
+        ``sample_seed``: VAEs with a posterior draw a seeded sample instead of its mean
+        (TAEF2 is deterministic and ignores it).
+        """
         import torch
 
+        if hasattr(self, "sample_seed"):
+            self.sample_seed = sample_seed
         lo, hi = self.spec.image_range
         x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
         x = x * (hi - lo) + lo
         z = self._run(x, 1 / self.spec.downsample).numpy()[0]
-        return ((z - self.spec.latent_shift) * self.spec.latent_scale).astype(np.float32)
+        return ((z - self.latent_shift) * self.latent_scale).astype(np.float32)
 
     def decode(self, latent: np.ndarray) -> np.ndarray:
         """(C, h, w) normalized latent → (8h, 8w, 3) float32 in [0, 1]."""
         import torch
 
-        raw = latent / self.spec.latent_scale + self.spec.latent_shift
+        raw = latent / self.latent_scale + self.latent_shift
         z = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))[None]
         y = self._run(z, self.spec.downsample).numpy()[0].transpose(1, 2, 0)
         lo, hi = self.spec.image_range
@@ -122,6 +130,10 @@ def load(
     from .. import weights
 
     device = device or default_device()
+    if spec.hub is not None:
+        from .diffusers_vae import load_hub
+
+        return load_hub(spec, role, models_dir, device, _CACHE, _LOCK)
     paths = weights.resolve(spec, role, models_dir)
     key = (spec.id, role, device, tuple(sorted(str(p) for p in paths.values())))
     with _LOCK:

@@ -23,6 +23,41 @@ class WeightFile:
 
 
 @dataclass(frozen=True)
+class HubSource:
+    """A diffusers model on the Hugging Face hub, pinned to one commit.
+
+    Files are looked up in the hub's layout (``<repo>/vae/config.json`` ...). LFS files
+    are checked against the sha256 the pinned commit records (weights.resolve_hub).
+    """
+
+    repo: str
+    revision: str  # a commit hash: the content of every file is fixed by it
+    vae_subfolder: str = "vae"
+    gated: bool = False  # the hub asks for a licence click-through and a token
+
+    def files_for(self, role: str, unet: bool) -> tuple[str, ...]:
+        sub = f"{self.vae_subfolder}/" if self.vae_subfolder else ""
+        vae = (f"{sub}config.json", f"{sub}diffusion_pytorch_model.safetensors")
+        if role in ("encoder", "decoder"):
+            return vae
+        if role == "denoiser" and unet:
+            return (
+                "unet/config.json",
+                "unet/diffusion_pytorch_model.safetensors",
+                "scheduler/scheduler_config.json",
+            )
+        if role == "text" and unet:
+            return (
+                "text_encoder/config.json",
+                "text_encoder/model.safetensors",
+                "tokenizer/vocab.json",
+                "tokenizer/merges.txt",
+                "tokenizer/tokenizer_config.json",
+            )
+        return ()
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything the codec needs to know about an autoencoder, as data."""
 
@@ -31,27 +66,43 @@ class ModelSpec:
     architecture: str  # which builder in sdcodec.models constructs it
     latent_channels: int
     downsample: int
-    # normalized latent = (raw latent - latent_shift) * latent_scale
-    latent_scale: float
-    latent_shift: float
+    # normalized latent = (raw latent - latent_shift) * latent_scale; None: read
+    # scaling_factor / shift_factor from the model's own config when it is loaded
+    latent_scale: float | None
+    latent_shift: float | None
     image_range: tuple[float, float]  # pixel values the network expects, for 0 and 255
     files: tuple[WeightFile, ...]
     license: str
     description: str
+    hub: HubSource | None = None  # diffusers models: where their files live
+    unet: bool = False  # has a U-Net (and scheduler, text encoder) for decode-side denoising
+    download_mb: int = 0  # what a download of the encoder + decoder (+ U-Net) fetches
 
     def files_for(self, role: str) -> tuple[WeightFile, ...]:
         return tuple(f for f in self.files if f.role == role)
 
     @property
     def fingerprint(self) -> bytes:
-        """8 bytes written into every file: sha256 over the decoder files' sha256 digests.
+        """8 bytes written into every file.
 
-        Decoding depends only on the decoder weights, so only they are hashed.
+        Decoding depends only on the decoder weights, so only they are hashed: the
+        sha256 over the decoder files' digests, or for hub models over the pinned
+        repository, commit and VAE folder (the commit fixes every file's content).
         """
         h = hashlib.sha256()
+        if self.hub is not None:
+            h.update(f"{self.hub.repo}@{self.hub.revision}/{self.hub.vae_subfolder}".encode())
         for f in self.files_for("decoder"):
             h.update(bytes.fromhex(f.sha256))
         return h.digest()[:8]
+
+
+def _hub(name, id, channels, hub, license, description, unet=False, download_mb=0) -> ModelSpec:
+    return ModelSpec(
+        name=name, id=id, architecture="diffusers-autoencoderkl", latent_channels=channels,
+        downsample=8, latent_scale=None, latent_shift=None, image_range=(-1.0, 1.0), files=(),
+        license=license, description=description, hub=hub, unet=unet, download_mb=download_mb,
+    )  # fmt: skip
 
 
 _TAESD_COMMIT = "5cccb12dc72074a4be35680c3b108548a7c69978"
@@ -83,10 +134,71 @@ REGISTRY: tuple[ModelSpec, ...] = (
         ),
         license="MIT (madebyollin/taesd)",
         description="Tiny autoencoder for the FLUX.2 latent space (32 channels, 8x)",
+        download_mb=5,
     ),
+    # Stable Diffusion family through diffusers (the `sd` extra). Revisions are commits of
+    # the hub repositories; scaling/shift factors come from each VAE's config.
+    _hub(
+        "sd14", 2, 4, HubSource("CompVis/stable-diffusion-v1-4",
+                                "133a221b8aa7292a167afc5127cb63fb5005638b"),
+        "CreativeML OpenRAIL-M", "Stable Diffusion 1.4: VAE, U-Net, text encoder (the article's model)",
+        unet=True, download_mb=4_100,
+    ),  # fmt: skip
+    _hub(
+        "sd15-mse", 3, 4, HubSource("stabilityai/sd-vae-ft-mse",
+                                    "31f26fdeee1355a5c34592e401dd41e45d25a493", ""),
+        "MIT", "SD 1.x VAE fine-tuned with MSE (stabilityai/sd-vae-ft-mse)", download_mb=335,
+    ),  # fmt: skip
+    _hub(
+        "sd21", 4, 4, HubSource("stabilityai/stable-diffusion-2-1",
+                                "5cae40e6a2745ae2b01ad92ae5043f95f23644d6"),
+        "CreativeML OpenRAIL++-M", "Stable Diffusion 2.1 VAE", download_mb=335,
+    ),  # fmt: skip
+    _hub(
+        "sdxl", 5, 4, HubSource("stabilityai/sdxl-vae",
+                                "6f5909a7e596173e25d4e97b07fd19cdf9611c76", ""),
+        "CreativeML OpenRAIL++-M", "SDXL VAE (fp32; its fp16 overflows)", download_mb=335,
+    ),  # fmt: skip
+    _hub(
+        "sd3", 6, 16, HubSource("stabilityai/stable-diffusion-3-medium-diffusers",
+                                "ea42f8cef0f178587cf766dc8129abd379c90671", gated=True),
+        "Stability AI Community License (gated)", "Stable Diffusion 3 Medium VAE (16 channels)",
+        download_mb=168,
+    ),  # fmt: skip
+    _hub(
+        "flux1", 7, 16, HubSource("black-forest-labs/FLUX.1-schnell",
+                                  "741f7c3ce8b383c54771c7003378a50191e9efe9"),
+        "Apache-2.0", "FLUX.1 [schnell] VAE (16 channels)", download_mb=168,
+    ),  # fmt: skip
 )
 
 DEFAULT_MODEL = "taef2"
+
+
+@dataclass(frozen=True)
+class CodecSpec:
+    """A learned latent codec (sdcodec.learned) trained here for one autoencoder.
+
+    Its weights ship inside the package (src/sdcodec/learned/weights/), pinned by sha256;
+    the id and the first 8 bytes of the sha256 are written into every file it codes.
+    """
+
+    name: str
+    id: int
+    autoencoder: str  # REGISTRY name of the autoencoder whose latent it codes
+    file: str
+    sha256: str
+    levels: int  # rate levels: a file's level is a float in [0, levels - 1]
+    description: str
+
+    @property
+    def fingerprint(self) -> bytes:
+        return bytes.fromhex(self.sha256)[:8]
+
+
+# never renumber or reuse an id; a retrained codec is a new entry
+CODECS: tuple[CodecSpec, ...] = ()
+DEFAULT_CODEC = "lc1"
 
 
 def _check_unique() -> None:
@@ -99,6 +211,8 @@ def _check_unique() -> None:
 _check_unique()
 _BY_ID = {s.id: s for s in REGISTRY}
 _BY_NAME = {s.name: s for s in REGISTRY}
+_CODEC_BY_ID = {c.id: c for c in CODECS}
+_CODEC_BY_NAME = {c.name: c for c in CODECS}
 
 
 def by_id(model_id: int) -> ModelSpec | None:
@@ -111,3 +225,11 @@ def by_name(name: str) -> ModelSpec | None:
 
 def names() -> list[str]:
     return [s.name for s in REGISTRY]
+
+
+def codec_by_id(codec_id: int) -> CodecSpec | None:
+    return _CODEC_BY_ID.get(codec_id)
+
+
+def codec_by_name(name: str) -> CodecSpec | None:
+    return _CODEC_BY_NAME.get(name)

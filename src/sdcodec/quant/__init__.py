@@ -12,6 +12,9 @@ Two quantizers (ids are part of the file format, never reused):
   (cheap to code as differences).
 * ``SCALAR`` (3): q = round((z − μ_c) / Δ) per channel (quant/scalar.py); one stream of
   shape (C, h, w), alphabet 511, zero at 255.
+* ``LEARNED`` (4): the trained transform codec of sdcodec.learned (torch); its symbols
+  and their probabilities come from its own networks, so it has no streams here and
+  is always coded with coder 3 (hyperprior).
 """
 
 from __future__ import annotations
@@ -31,9 +34,15 @@ class QuantizerId(IntEnum):
     UINT8 = 1
     PALETTE = 2
     SCALAR = 3
+    LEARNED = 4
 
 
-MODES = {"8bit": QuantizerId.UINT8, "palette": QuantizerId.PALETTE, "scalar": QuantizerId.SCALAR}
+MODES = {
+    "learned": QuantizerId.LEARNED,
+    "palette": QuantizerId.PALETTE,
+    "scalar": QuantizerId.SCALAR,
+    "8bit": QuantizerId.UINT8,
+}
 
 
 @dataclass(frozen=True)
@@ -41,10 +50,12 @@ class QuantParams:
     """What the decoder needs to turn symbols back into a latent (all stored in the file)."""
 
     quantizer: QuantizerId
-    affine: AffineMap
+    affine: AffineMap | None  # None for LEARNED
     palette_size: int = 0  # entries per palette (PALETTE only)
     groups: int = 1
     dithered: bool = False  # informational: the decoder does not need it
+    codec_id: int = 0  # LEARNED: registry id of the learned codec
+    level: float = 0.0  # LEARNED: rate level in [0, levels - 1]
 
 
 @dataclass(frozen=True)
@@ -99,14 +110,20 @@ def quantize(
     seed: int = 0,
     step: float = 0.1,
     deadzone: float = 0.0,
+    amap: AffineMap | None = None,
+    palette_backend: str = "kmeans",
 ) -> tuple[QuantParams, list[np.ndarray]]:
-    """(C, h, w) float latent → parameters and symbol streams (uint8, or uint16 for scalar)."""
+    """(C, h, w) float latent → parameters and symbol streams (uint8, or uint16 for scalar).
+
+    ``amap`` fixes the 8-bit map instead of fitting it; ``palette_backend``
+    "libimagequant" takes the article's palette and dithered indices (4-channel groups).
+    """
     channels, h, w = latent.shape
     check_options(channels, mode, palette_size, groups, step, deadzone)
     if MODES[mode] is QuantizerId.SCALAR:
         amap, symbols = _scalar.quantize(latent, step, deadzone)
         return QuantParams(QuantizerId.SCALAR, amap), [symbols]
-    amap = fit(latent, per_channel)
+    amap = amap or fit(latent, per_channel)
     q = amap.to_uint8(latent)
     if MODES[mode] is QuantizerId.UINT8:
         return QuantParams(QuantizerId.UINT8, amap), [q]
@@ -115,6 +132,16 @@ def quantize(
         np.ascontiguousarray(q[g * width : (g + 1) * width].transpose(1, 2, 0))
         for g in range(groups)
     ]
+    if palette_backend == "libimagequant":
+        from .article import liq_palette
+
+        if width != 4:
+            raise InputError("libimagequant palettes need groups of 4 channels (RGBA)")
+        pairs = [liq_palette(im, palette_size) for im in images]
+        k = max(p.shape[0] for p, _ in pairs)
+        pals = [np.concatenate([p, np.repeat(p[-1:], k - p.shape[0], axis=0)]) for p, _ in pairs]
+        params = QuantParams(QuantizerId.PALETTE, amap, k, groups, True)
+        return params, pals + [m for _, m in pairs]
     palettes = [
         _palette.kmeans(im.reshape(-1, width), palette_size, seed=seed + g)
         for g, im in enumerate(images)

@@ -1,0 +1,125 @@
+"""latent ↔ symbols ↔ bytes, learned: a hyperprior transform codec in TAEF2's latent space.
+
+Trained here (training/train_latent_codec.py, model card docs/LEARNED.md). The float
+networks (nets.py) shape the latent into y and back; everything that decides symbol
+probabilities — z's tables, the integer hyper-synthesis (intnet.py), y's scale tables
+(tables.py) — is integer, stored in the weights file, so any machine decodes the same
+symbols. ``load`` reads and caches a codec; coding.py turns latents into payloads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelUnavailableError
+from ..models.registry import CodecSpec
+from .intnet import IntConv
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass
+class LoadedCodec:
+    spec: CodecSpec | None
+    net: object  # nets.LatentCodec (float parts; h_s unused at inference)
+    hyper: list[IntConv]
+    y_counts: np.ndarray
+    thresholds: np.ndarray
+    z_counts: np.ndarray
+    device: str
+
+    @property
+    def levels(self) -> int:
+        return int(self.net.levels)
+
+
+def save(path: Path, model, config: dict) -> str:
+    """Write a trained nets.LatentCodec as safetensors: float parts fp16, the rest integer."""
+    import torch
+    from safetensors.torch import save_file
+
+    from . import intnet, tables
+
+    tensors: dict[str, torch.Tensor] = {}
+    for name, t in model.state_dict().items():
+        if not name.startswith("h_s."):
+            tensors[name] = t.detach().to(torch.float16 if t.ndim > 1 else torch.float32)
+    for i, layer in enumerate(intnet.export(model.h_s)):
+        tensors[f"int_h_s.{i}.weight"] = torch.from_numpy(layer.weight.astype(np.int16))
+        tensors[f"int_h_s.{i}.bias"] = torch.from_numpy(layer.bias)
+        flags = [layer.shift, int(layer.relu), int(layer.shuffle)]
+        tensors[f"int_h_s.{i}.flags"] = torch.tensor(flags, dtype=torch.int32)
+    y_counts, thresholds = tables.y_tables()
+    tensors["y_counts"] = torch.from_numpy(y_counts)
+    tensors["thresholds"] = torch.from_numpy(thresholds)
+    tensors["z_counts"] = torch.from_numpy(
+        tables.z_tables(model.z_log_scale.detach().double().numpy())
+    )
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path),
+              metadata={"config": json.dumps(config)})  # fmt: skip
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+_CACHE: dict[tuple, LoadedCodec] = {}
+_LOCK = threading.Lock()
+
+
+def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") -> LoadedCodec:
+    import torch
+    from safetensors import safe_open
+
+    from .nets import LatentCodec
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelUnavailableError(f"{path}: {exc.strerror or exc}") from None
+    if spec is not None and hashlib.sha256(data).hexdigest() != spec.sha256:
+        raise ModelUnavailableError(f"{path}: sha256 does not match the pinned learned codec")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            config = json.loads(f.metadata()["config"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        net = LatentCodec(**config["model"])
+        float_state = {k: v.float() for k, v in tensors.items() if k in net.state_dict()}
+        missing = [k for k in net.state_dict() if k not in float_state and not k.startswith("h_s.")]
+        if missing:
+            raise ValueError(f"missing {missing[0]}")
+        net.load_state_dict(float_state, strict=False)
+        hyper = []
+        i = 0
+        while f"int_h_s.{i}.weight" in tensors:
+            shift, relu, shuffle = (int(v) for v in tensors[f"int_h_s.{i}.flags"])
+            layer = IntConv(
+                tensors[f"int_h_s.{i}.weight"].numpy().astype(np.int32),
+                tensors[f"int_h_s.{i}.bias"].numpy().astype(np.int64),
+                shift, bool(relu), bool(shuffle),
+            )  # fmt: skip
+            layer.check()
+            hyper.append(layer)
+            i += 1
+        y_counts = tensors["y_counts"].numpy().astype(np.int64)
+        thresholds = tensors["thresholds"].numpy().astype(np.int64)
+        z_counts = tensors["z_counts"].numpy().astype(np.int64)
+    except (KeyError, ValueError, RuntimeError, OSError) as exc:
+        raise ModelUnavailableError(f"{path}: not a learned-codec weights file ({exc})") from None
+    net.to(device).eval().requires_grad_(False)
+    del torch
+    return LoadedCodec(spec, net, hyper, y_counts, thresholds, z_counts, device)
+
+
+def load(spec: CodecSpec, device: str | None = None) -> LoadedCodec:
+    from ..models import default_device
+
+    device = device or default_device()
+    key = (spec.id, device)
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = load_file(WEIGHTS_DIR / spec.file, spec, device)
+        return _CACHE[key]

@@ -1,0 +1,185 @@
+"""Train the learned latent codec (sdcodec.learned) on TAEF2 latents of training crops.
+
+Phase 1 ("proxy"): distortion = the latent error seen through the decoder's average
+Jacobian, eᵀ M e per latent position with M = E[Jᵀ J] (32 × 32, estimated once with
+vector–Jacobian products of the frozen TAEF2 decoder): pixel MSE without running the
+decoder. Phase 2 ("pixel"): the real pixel MSE against the original crop through the frozen
+decoder, on smaller crops. Loss = bpp + λ(level) · 255² · MSE, level drawn at random per
+sample in [0, levels − 1], λ(level) = LAMBDA0 · 2^level.
+
+Checkpoints every few minutes (OUT/ckpt.pt) and resumes from them; log in OUT/log.txt.
+
+    python training/train_latent_codec.py .train-cache runs/lc1 --proxy-minutes 60 --pixel-minutes 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sdcodec.learned.nets import LatentCodec
+from sdcodec.models import by_name, load
+
+LAMBDA0 = 0.0001
+HOLDOUT = 64  # the last crops: a fixed validation set (training photos, never Kodak)
+
+
+def sensitivity(decoder: torch.nn.Module, latents: torch.Tensor, probes: int = 4) -> torch.Tensor:
+    """M = E[Jᵀ J] over positions: E over v ~ N(0, I) of g gᵀ with g = Jᵀ v."""
+    c = latents.shape[1]
+    acc = torch.zeros(c, c, dtype=torch.float64)
+    n = 0
+    for i in range(latents.shape[0]):
+        z = latents[i : i + 1].clone().requires_grad_(True)
+        out = decoder(z)
+        for _ in range(probes):
+            (g,) = torch.autograd.grad(out, z, torch.randn_like(out), retain_graph=True)
+            g = g[0].reshape(c, -1).double()
+            acc += g @ g.T
+            n += g.shape[1]
+    m = (acc / n).float()
+    # the decoder is not linear: scale M so small white latent noise gets its true pixel MSE
+    with torch.no_grad():
+        lat = latents[:4]
+        e = torch.randn_like(lat) * 0.1
+        real = ((decoder(lat + e) - decoder(lat)) ** 2).mean()
+        proxy = torch.einsum("bchw,cd,bdhw->b", e, m, e).mean() / (lat[0, 0].numel() * 192)
+    return m * (real / proxy)
+
+
+def log(out: Path, msg: str) -> None:
+    line = time.strftime("%H:%M:%S ") + msg
+    print(line, flush=True)
+    with open(out / "log.txt", "a") as f:
+        f.write(line + "\n")
+
+
+def evaluate(model, lat, m, levels) -> str:
+    model.eval()
+    parts = []
+    with torch.no_grad():
+        for lv in levels:
+            o = model(lat, torch.full((lat.shape[0],), float(lv)))
+            e = o["latent_hat"] - lat
+            mse = torch.einsum("bchw,cd,bdhw->b", e, m, e).mean() / (lat[0, 0].numel() * 192)
+            bpp = o["bits"].mean() / (lat[0, 0].numel() * 64)
+            parts.append(f"L{lv}: {bpp:.3f} bpp {10 * torch.log10(1 / mse):.2f} dB")
+    model.train()
+    return " | ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("cache", type=Path, help="output of training/extract_latents.py")
+    p.add_argument("out", type=Path)
+    p.add_argument("--proxy-minutes", type=float, default=60)
+    p.add_argument("--pixel-minutes", type=float, default=20)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--pixel-batch", type=int, default=4)
+    p.add_argument("--pixel-crop", type=int, default=128)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    a.out.mkdir(parents=True, exist_ok=True)
+    lat_all = torch.from_numpy(np.load(a.cache / "latents.npy").astype(np.float32))
+    crops = np.load(a.cache / "crops.npy", mmap_mode="r")
+    train_n = lat_all.shape[0] - HOLDOUT
+    hold = lat_all[train_n:]
+    decoder = load(by_name("taef2"), "decoder", device="cpu").net.float()
+    for prm in decoder.parameters():
+        prm.requires_grad_(False)
+
+    mpath = a.out / "sensitivity.npy"
+    if not mpath.exists():
+        m = sensitivity(decoder, lat_all[:16])
+        np.save(mpath, m.numpy())
+    m = torch.from_numpy(np.load(mpath))
+
+    model = LatentCodec()
+    gains = [model.log_gain]
+    rest = [p for n, p in model.named_parameters() if n != "log_gain"]
+    # the gains move by orders of magnitude across levels: a faster learning rate
+    opt = torch.optim.Adam([{"params": rest}, {"params": gains, "lr_scale": 10.0}], lr=a.lr)
+    state = {"phase": "proxy", "step": 0, "seconds": {"proxy": 0.0, "pixel": 0.0}}
+    ckpt = a.out / "ckpt.pt"
+    if ckpt.exists():
+        saved = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        state = saved["state"]
+        log(a.out, f"resumed at {state}")
+    else:
+        (a.out / "config.json").write_text(
+            json.dumps({"args": {k: str(v) for k, v in vars(a).items()}, "model": model.config})
+        )
+    levels = model.levels
+    last_save = time.time()
+
+    def save() -> None:
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "state": state}, ckpt)
+
+    for phase, minutes in (("proxy", a.proxy_minutes), ("pixel", a.pixel_minutes)):
+        if phase == "proxy" and state["phase"] == "pixel":
+            continue
+        state["phase"] = phase
+        t_phase = time.time() - state["seconds"][phase]
+        while time.time() - t_phase < minutes * 60:
+            frac = (time.time() - t_phase) / (minutes * 60)
+            base = a.lr if phase == "proxy" and frac < 0.8 else a.lr / 3
+            for g in opt.param_groups:  # step the learning rate down for the last fifth
+                g["lr"] = base * g.get("lr_scale", 1.0)
+            lv = torch.rand(a.batch if phase == "proxy" else a.pixel_batch) * (levels - 1)
+            lam = LAMBDA0 * torch.pow(2.0, lv)
+            if phase == "proxy":
+                idx = torch.from_numpy(rng.integers(0, train_n, a.batch))
+                x = lat_all[idx]
+                o = model(x, lv)
+                e = o["latent_hat"] - x
+                mse = torch.einsum("bchw,cd,bdhw->b", e, m, e) / (x[0, 0].numel() * 192)
+                npx = x[0, 0].numel() * 64
+            else:
+                cl = a.pixel_crop // 8
+                idx = rng.integers(0, train_n, a.pixel_batch)
+                oy, ox = rng.integers(0, 32 - cl + 1, 2)
+                x = lat_all[idx][:, :, oy : oy + cl, ox : ox + cl]
+                img = torch.from_numpy(
+                    np.stack([crops[i][oy * 8 : (oy + cl) * 8, ox * 8 : (ox + cl) * 8] for i in idx])
+                ).permute(0, 3, 1, 2).float() / 255
+                o = model(x, lv)
+                rec = decoder(o["latent_hat"])
+                mse = ((rec - img) ** 2).mean(dim=(1, 2, 3))
+                npx = img.shape[2] * img.shape[3]
+            bpp = o["bits"] / npx
+            loss = (bpp + lam * 255**2 * mse).mean()
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            state["step"] += 1
+            state["seconds"][phase] = time.time() - t_phase
+            if state["step"] % 200 == 0:
+                log(a.out, f"{phase} step {state['step']} loss {loss.item():.4f} "
+                    f"bpp {bpp.mean().item():.3f} mse {mse.mean().item():.5f}")
+            if state["step"] % 1000 == 0:
+                log(a.out, "holdout " + evaluate(model, hold, m, (0, 2, 5)))
+            if time.time() - last_save > 180:
+                save()
+                last_save = time.time()
+        save()
+    log(a.out, "final holdout " + evaluate(model, hold, m, range(levels)))
+    torch.save(model.state_dict(), a.out / "final.pt")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
