@@ -155,6 +155,14 @@ def cmd_encode(args: argparse.Namespace) -> int:
         step=args.step,
         deadzone=args.deadzone,
         coder=args.coder,
+        level=args.level,
+        preset=args.preset,
+        resize=args.resize,
+        posterior=args.posterior,
+        sample_seed=args.sample_seed,
+        palette_backend=args.palette_backend,
+        denoise_steps=args.denoise_steps,
+        denoise_strength=args.denoise_strength,
         quality=args.quality,
         target_bpp=args.target_bpp,
         max_bytes=args.max_bytes,
@@ -247,7 +255,10 @@ def cmd_models(args: argparse.Namespace) -> int:
                         "path": present[wf.name],
                     }
                     for wf in spec.files
-                ],  # fmt: skip
+                ] + [{"name": rel, "path": present[rel]} for rel in present if spec.hub],
+                "hub": {"repo": spec.hub.repo, "revision": spec.hub.revision} if spec.hub else None,
+                "unet": spec.unet,
+                "download_mb": spec.download_mb,
                 "available": all(present.values()),
             }
         )
@@ -310,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
             help="weights folder (default: $SDCODEC_MODELS, then the cache)",
         )
         sp.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+        sp.add_argument("--precision", choices=models.PRECISIONS,
+                        help="autoencoder arithmetic (default auto: fp16 on CUDA, bf16 on CPUs "
+                        "with native bf16, else fp32; $SDCODEC_PRECISION)")  # fmt: skip
         sp.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
                         help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS})")  # fmt: skip
 
@@ -388,6 +402,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--seed", type=int, default=dflt.seed, help=f"k-means seed (default {dflt.seed})"
     )
+    e.add_argument("--level", type=float, metavar="L",
+                   help="learned mode: rate level 0..7, fractional allowed (-q sets it too)")
+    e.add_argument("--preset", choices=["buhlmann"],
+                   help="buhlmann: the article's recipe exactly (SD 1.4, docs/MODELS.md)")
+    e.add_argument("--resize", type=int, metavar="N",
+                   help="resize to N×N (Lanczos) first; the article used 512")
+    e.add_argument("--posterior", choices=["mean", "sample"], default=dflt.posterior,
+                   help="diffusers VAEs: code the posterior mean or a seeded sample")
+    e.add_argument("--sample-seed", type=int, default=dflt.sample_seed, metavar="S",
+                   help="seed of the posterior sample (stored in the file)")
+    e.add_argument("--palette-backend", choices=["kmeans", "libimagequant"],
+                   default=dflt.palette_backend, help="palette quantizer (libimagequant: GPL extra)")
+    e.add_argument("--denoise-steps", type=int, default=dflt.denoise_steps, metavar="N",
+                   help="U-Net models: img2img inference steps at decode (the article: 66)")
+    e.add_argument("--denoise-strength", type=float, default=dflt.denoise_strength,
+                   metavar="X", help="U-Net models: img2img strength at decode (the article: 0.04)")  # fmt: skip
     e.add_argument("-v", "--verbose", action="store_true", help="print each file's size")
     e.add_argument(
         "--ray", action="store_true", help="encode a folder over a Ray Dataset (the ray extra)"
@@ -437,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "precision", None):
+        os.environ["SDCODEC_PRECISION"] = args.precision  # read where models are loaded
     try:
         return args.func(args)
     except SdcodecError as exc:

@@ -1,9 +1,10 @@
-"""Regenerate the .sdc golden files of the current format version (not the 1.0 ones).
+"""Regenerate the .sdc golden files of the current format version.
 
     SDCODEC_MODELS=../shared/models python tests/golden/make_goldens.py
 
-Only run this when the format changes on purpose; the tests compare against these bytes.
-The v1_0_* files were written by sdcodec 0.1.0 (format 1.0) and must never be regenerated.
+Only run this when the format or the shipped learned codec changes on purpose; the tests
+compare against these bytes. Older goldens are frozen and must never be regenerated:
+v1_0_* were written by sdcodec 0.1.0 (format 1.0), v1_1_* by the 1.1 writer.
 """
 
 from pathlib import Path
@@ -12,30 +13,23 @@ import numpy as np
 from PIL import Image
 
 import sdcodec
-from sdcodec import bitstream, entropy, quant
-from sdcodec.codec import decode_latent
+from sdcodec import bitstream, learned, models
+from sdcodec.learned.coding import decode_symbols
 
 HERE = Path(__file__).parent
 KODAK = HERE.parents[2] / "shared" / "data" / "kodak"
 
 
 def main() -> None:
-    im = Image.open(KODAK / "kodim23.png").convert("RGB").crop((300, 100, 348, 140))
-    cases = {
-        "v1_1_ctx_palette": sdcodec.EncodeOptions(palette_size=16, groups=2, coder="ctx"),
-        "v1_1_ctx_scalar": sdcodec.EncodeOptions(
-            mode="scalar", step=0.6, deadzone=0.2, coder="ctx"
-        ),
-    }
-    for name, opts in cases.items():
-        data = sdcodec.encode(im, opts)
+    im = Image.open(KODAK / "kodim23.png").convert("RGB").crop((300, 100, 396, 164))
+    for name, level in (("v1_2_learned_l1", 1.0), ("v1_2_learned_l5", 5.5)):
+        data = sdcodec.encode(im, sdcodec.EncodeOptions(mode="learned", level=level))
         (HERE / f"{name}.sdc").write_bytes(data)
         f = bitstream.read(data)
+        codec = learned.load(models.registry.codec_by_id(f.quant.codec_id), "cpu")
         h, w = -(-f.header.height // 8), -(-f.header.width // 8)
-        streams = entropy.get(f.header.coder_id).decode(
-            f.payload, quant.stream_specs(f.quant, 32, h, w)
-        )
-        np.savez_compressed(HERE / f"{name}.npz", *streams, latent=decode_latent(f))
+        z, r, mu = decode_symbols(codec, f.payload, h, w)
+        np.savez_compressed(HERE / f"{name}.npz", z=z, r=r, mu=mu)
         print(name, len(data))
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 from ..imageio import IMAGE_EXTENSIONS
 
 DEFAULT_RATES = (0.05, 0.1, 0.15, 0.25, 0.5)
-DEFAULT_SDC_CONFIGS = ("sdc=", "sdc-dither=dither=true")
+DEFAULT_SDC_CONFIGS = ("sdc=", "sdc-palette=mode=palette")
 
 
 @dataclass

@@ -180,8 +180,9 @@ class Sdc(Codec):
 def parse_sdc_config(text: str) -> Sdc:
     """NAME=key=value,key=value (EncodeOptions fields).
 
-    The searched knob is the palette size, unless ``ladder=true`` (then it is the quality
-    0..100 of sdcodec's ladder) or the setting is fixed (palette_size, quality or 8bit).
+    The searched knob is the quality 0..100 for the learned mode (the default) and with
+    ``ladder=true`` (the hand-made ladder); otherwise the palette size, unless the setting
+    is fixed (palette_size, quality, level, 8bit or scalar).
     """
     from .. import EncodeOptions
 
@@ -203,10 +204,15 @@ def parse_sdc_config(text: str) -> Sdc:
             options[key] = value.lower() in ("1", "true", "yes", "on")
         elif "int" in kind:
             options[key] = int(value)
+        elif "float" in kind:
+            options[key] = float(value)
         else:
             options[key] = value
+    plain = {k: v for k, v in options.items() if k != "ladder"}
+    if EncodeOptions(**plain).resolved().mode == "learned":
+        options["ladder"] = True  # the learned codec's knob is its quality dial
     if options.get("ladder"):
-        knob = None if "quality" in options else (0, 100)
+        knob = None if "quality" in options or "level" in options else (0, 100)
     else:
         fixed = (
             options.get("mode") in ("8bit", "scalar")

@@ -82,6 +82,8 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
         raise ModelUnavailableError(f"{path}: {exc.strerror or exc}") from None
     if spec is not None and hashlib.sha256(data).hexdigest() != spec.sha256:
         raise ModelUnavailableError(f"{path}: sha256 does not match the pinned learned codec")
+    from safetensors import SafetensorError
+
     try:
         with safe_open(str(path), framework="pt") as f:
             config = json.loads(f.metadata()["config"])
@@ -107,8 +109,9 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
         y_counts = tensors["y_counts"].numpy().astype(np.int64)
         thresholds = tensors["thresholds"].numpy().astype(np.int64)
         z_counts = tensors["z_counts"].numpy().astype(np.int64)
-    except (KeyError, ValueError, RuntimeError, OSError) as exc:
-        raise ModelUnavailableError(f"{path}: not a learned-codec weights file ({exc})") from None
+    except (KeyError, ValueError, RuntimeError, OSError, SafetensorError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelUnavailableError(f"{path}: not a learned-codec weights file ({first})") from None
     net.to(device).eval().requires_grad_(False)
     del torch
     return LoadedCodec(spec, net, hyper, y_counts, thresholds, z_counts, device)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MODEL",
+    "PRECISIONS",
     "REGISTRY",
     "ModelSpec",
     "Autoencoder",
@@ -38,6 +39,32 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def pick_precision(device: str, wanted: str | None = None) -> str:
+    """The autoencoder's arithmetic: SDCODEC_PRECISION or ``wanted``; "auto" is fp16 on
+    CUDA, bf16 on CPUs with native bf16 (AVX-512 BF16 / AMX), fp32 elsewhere.
+
+    Only the pixels move (bf16 vs fp32 decodes of Kodak: BENCHMARKS.md); symbols and the
+    entropy path never depend on it.
+    """
+    import torch
+
+    wanted = wanted or os.environ.get("SDCODEC_PRECISION", "auto")
+    if wanted not in PRECISIONS:
+        raise ModelUnavailableError(f"unknown precision '{wanted}' (choose from {', '.join(PRECISIONS)})")
+    if wanted != "auto":
+        return wanted
+    if device.startswith("cuda"):
+        return "fp16"
+    try:
+        native_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        native_bf16 = False
+    return "bf16" if native_bf16 else "fp32"
+
+
 class Autoencoder:
     """One half of a model (role "encoder" or "decoder") on one device."""
 
@@ -46,8 +73,9 @@ class Autoencoder:
         self.role = role
         self.net = net
         self.device = device
-        # fp16 only where it is fast and was trained for (TAESD ships fp16 weights)
-        self.dtype_name = "float16" if device.startswith("cuda") else "float32"
+        # weights stay fp32 on the CPU (bf16 runs under autocast); fp16 weights on CUDA
+        self.precision = pick_precision(device)
+        self.dtype_name = "float16" if self.precision == "fp16" else "float32"
         self.latent_scale = spec.latent_scale if spec.latent_scale is not None else 1.0
         self.latent_shift = spec.latent_shift if spec.latent_shift is not None else 0.0
         from .tiling import TILE_ABOVE_PX, TILE_PX
@@ -63,7 +91,12 @@ class Autoencoder:
 
         dtype = getattr(torch, self.dtype_name)
         full_px = x.shape[2] * x.shape[3] if scale < 1 else x.shape[2] * x.shape[3] * scale * scale
-        with torch.inference_mode():
+        # channels-last is what oneDNN's convolutions want: ≈1.45× on this CPU (BENCHMARKS.md)
+        x = x.contiguous(memory_format=torch.channels_last)
+        autocast = torch.autocast(
+            self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.precision == "bf16"
+        )
+        with torch.inference_mode(), autocast:
             if full_px <= self.tile_above_px:
                 return self.net(x.to(self.device, dtype)).float().cpu()
             before, local, after = tiling.split(self.net, self.role)
@@ -135,7 +168,8 @@ def load(
 
         return load_hub(spec, role, models_dir, device, _CACHE, _LOCK)
     paths = weights.resolve(spec, role, models_dir)
-    key = (spec.id, role, device, tuple(sorted(str(p) for p in paths.values())))
+    key = (spec.id, role, device, pick_precision(device),
+           tuple(sorted(str(p) for p in paths.values())))  # fmt: skip
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
@@ -158,5 +192,10 @@ def load(
             ) from exc
         ae = Autoencoder(spec, role, net, device)
         net.to(device, getattr(torch, ae.dtype_name)).eval().requires_grad_(False)
+        net.to(memory_format=torch.channels_last)
+        if os.environ.get("SDCODEC_COMPILE") == "1":
+            # opt-in: pays off only over many images of one size (warm-up per shape,
+            # BENCHMARKS.md); the tiled path calls the parts of the net, not this wrapper
+            ae.net = torch.compile(net)
         _CACHE[key] = ae
         return ae

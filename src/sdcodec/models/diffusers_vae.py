@@ -34,8 +34,9 @@ def diffusers():
 class DiffusersAutoencoder(Autoencoder):
     def __init__(self, spec: ModelSpec, role: str, vae, device: str) -> None:
         super().__init__(spec, role, vae, device)
-        if spec.name in _FP32_ONLY:
-            self.dtype_name = "float32"
+        if spec.name in _FP32_ONLY or self.precision != "fp16":
+            # bf16 was measured for TAEF2 only; SD VAEs stay fp32 off CUDA
+            self.dtype_name, self.precision = "float32", "fp32"
         self.latent_scale = float(vae.config.scaling_factor)
         self.latent_shift = float(getattr(vae.config, "shift_factor", None) or 0.0)
         self.sample_seed: int | None = None  # None: posterior mean; else a seeded sample

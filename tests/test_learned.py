@@ -1,0 +1,166 @@
+"""The learned latent codec: integer entropy path, exactness, payload round trips.
+
+Most tests use a randomly initialised codec saved to a temporary file, so they do not
+depend on the shipped weights; tests/test_learned_shipped.py checks those.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sdcodec.errors import FormatError
+from sdcodec.learned import intnet, load_file, save, tables
+from sdcodec.learned.coding import compress, decode_symbols, decompress, encode_symbols
+from sdcodec.learned.nets import LatentCodec
+
+
+@pytest.fixture(scope="module")
+def codec(tmp_path_factory):
+    torch.manual_seed(0)
+    model = LatentCodec()
+    with torch.no_grad():  # give h_s a spread of outputs like a trained one
+        for p in model.h_s.parameters():
+            p.mul_(3.0)
+    path = tmp_path_factory.mktemp("lc") / "random.safetensors"
+    save(path, model, {"model": model.config})
+    return load_file(path), model
+
+
+def _latent(seed=0, h=20, w=27):
+    return np.random.default_rng(seed).normal(size=(32, h, w)).astype(np.float32)
+
+
+def _int_reference(layers, z):
+    """The integer network in pure int64 numpy (im2col): an independent exact path."""
+    a = z.astype(np.int64) << intnet.FRAC
+    for layer in layers:
+        k = layer.weight.shape[-1]
+        p = k // 2
+        c, h, w = a.shape
+        pad = np.pad(a, ((0, 0), (p, p), (p, p)))
+        cols = np.stack([pad[:, dy : dy + h, dx : dx + w] for dy in range(k) for dx in range(k)], 1)
+        wt = layer.weight.astype(np.int64).reshape(layer.weight.shape[0], c, k * k)
+        acc = np.einsum("oct,cthw->ohw", wt, cols) + layer.bias[:, None, None]
+        a = acc >> layer.shift  # floor division by 2^shift
+        if layer.shuffle:
+            o = a.shape[0] // 4
+            a = a.reshape(o, 2, 2, h, w).transpose(0, 3, 1, 4, 2).reshape(o, 2 * h, 2 * w)
+        if layer.relu:
+            a = np.maximum(a, 0)
+        lim = 1 << intnet.ACT_BITS
+        a = np.clip(a, -lim, lim)
+    return a
+
+
+def test_integer_hyper_synthesis_is_exact_on_every_path(codec):
+    lc, _ = codec
+    z = np.random.default_rng(1).integers(-6, 7, size=(64, 3, 4))
+    ref = _int_reference(lc.hyper, z)
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            assert np.array_equal(intnet.run(lc.hyper, z), ref)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_integer_network_follows_the_float_one(codec):
+    lc, model = codec
+    z = np.random.default_rng(2).integers(-4, 5, size=(64, 3, 4))
+    with torch.no_grad():
+        mu_f, s_f = model.hyper(torch.from_numpy(z).float()[None])
+    out = intnet.run(lc.hyper, z) / float(1 << intnet.FRAC)
+    m = out.shape[0] // 2
+    assert np.abs(out[:m] - mu_f[0].numpy()).max() < 0.05
+    s_clamped = np.clip(out[m:], np.log(tables.SIGMA_MIN), np.log(tables.SIGMA_MAX))
+    assert np.abs(s_clamped - s_f[0].numpy()).max() < 0.05
+
+
+def test_scale_index_is_nearest_table_entry(codec):
+    lc, _ = codec
+    logs = np.log(tables.sigma_table())
+    s = np.linspace(logs[0] - 1, logs[-1] + 1, 1001)
+    fixed = np.floor(s * (1 << intnet.FRAC)).astype(np.int64)
+    idx = tables.scale_index(fixed, lc.thresholds)
+    near = np.abs(fixed[:, None] / (1 << intnet.FRAC) - logs[None]).argmin(1)
+    assert np.array_equal(idx, near) and idx.min() == 0 and idx.max() == tables.SCALES - 1
+
+
+def test_payload_round_trip_recovers_every_symbol(codec):
+    lc, _ = codec
+    lat = _latent()
+    for level in (0.0, 3.3, 7.0):
+        z, r, mu = encode_symbols(lc, lat, level)
+        payload = compress(lc, lat, level)
+        z2, r2, mu2 = decode_symbols(lc, payload, 20, 27)
+        assert np.array_equal(z, z2) and np.array_equal(r, r2) and np.array_equal(mu, mu2)
+        out = decompress(lc, payload, 20, 27, level)
+        assert out.shape == (32, 20, 27) and out.dtype == np.float32
+
+
+def test_symbols_do_not_depend_on_threads_or_float_precision(codec):
+    """The decoder's symbols come only from integers; the float synthesis runs after them."""
+    lc, _ = codec
+    lat = _latent(3)
+    payload = compress(lc, lat, 2.0)
+    threads = torch.get_num_threads()
+    try:
+        got = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            got.append(decode_symbols(lc, payload, 20, 27))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*got, strict=True):
+        assert np.array_equal(a, b)
+    lc.net.double()
+    try:
+        assert np.array_equal(decode_symbols(lc, payload, 20, 27)[1], got[0][1])
+    finally:
+        lc.net.float()
+
+
+def test_corrupt_payloads_raise_format_error(codec):
+    lc, _ = codec
+    payload = compress(lc, _latent(4), 3.0)
+    rng = np.random.default_rng(0)
+    with pytest.raises(FormatError):
+        decode_symbols(lc, payload[:-2], 20, 27)
+    for _ in range(20):
+        bad = bytearray(payload)
+        bad[int(rng.integers(0, len(bad)))] ^= 1 << int(rng.integers(0, 8))
+        try:
+            z, r, _ = decode_symbols(lc, bytes(bad), 20, 27)
+        except FormatError:
+            continue
+        assert np.abs(r).max() <= tables.Y_RANGE and np.abs(z).max() <= tables.Z_RANGE
+    with pytest.raises(FormatError):
+        decode_symbols(lc, payload + bytes(range(12)), 20, 27)
+
+
+def test_weights_file_refused_when_tampered(codec, tmp_path):
+    from dataclasses import replace
+
+    from sdcodec.errors import ModelUnavailableError
+    from sdcodec.models.registry import CodecSpec
+
+    spec = CodecSpec("x", 99, "taef2", "x.safetensors", "0" * 64, 8, "test")
+    src = tmp_path / "x.safetensors"
+    torch.manual_seed(1)
+    m = LatentCodec()
+    save(src, m, {"model": m.config})
+    with pytest.raises(ModelUnavailableError, match="sha256"):
+        load_file(src, spec)
+    assert load_file(src, replace(spec, sha256=_sha(src))).levels == 8
+    (tmp_path / "junk.safetensors").write_bytes(b"not a weights file")
+    with pytest.raises(ModelUnavailableError):
+        load_file(tmp_path / "junk.safetensors")
+
+
+def _sha(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
