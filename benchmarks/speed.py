@@ -43,7 +43,7 @@ def _sdc_worker(files: list[str], precision: str, compile_: bool) -> dict:
     if codec_by_name(DEFAULT_CODEC) is not None:
         learned.load(codec_by_name(DEFAULT_CODEC))
     load_s = time.perf_counter() - t0
-    enc, dec, first = [], [], {}
+    enc, dec, first, psnr = [], [], {}, []
     for i, f in enumerate(files):
         im = Image.open(f).convert("RGB")
         t = time.perf_counter()
@@ -52,17 +52,18 @@ def _sdc_worker(files: list[str], precision: str, compile_: bool) -> dict:
         t = time.perf_counter()
         out = sdcodec.decode(data)
         td = time.perf_counter() - t
+        err = np.asarray(out, np.float64) - np.asarray(im, np.float64)
+        psnr.append(10 * np.log10(255**2 / np.mean(err**2)))
         if i == 0:
             first = {"encode_s": te, "decode_s": td}
             if len(files) > 1:
                 continue
         enc.append(te)
         dec.append(td)
-    ref = np.asarray(out, dtype=np.float64)
     del codec
     return {"load_s": load_s, "encode_s": float(np.median(enc)), "decode_s": float(np.median(dec)),
             "first_encode_s": first["encode_s"], "first_decode_s": first["decode_s"],
-            "last_pixels_mean": float(ref.mean())}  # fmt: skip
+            "psnr": float(np.mean(psnr))}  # fmt: skip
 
 
 def _classic_worker(files: list[str], name: str) -> dict:
@@ -139,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((name, {"error": exc.stderr.strip().splitlines()[-1]}))
     print(f"{len(files)} Kodak images (768×512), medians after one warm-up image\n")
     print("| codec | encode s | decode s | decode / FLOP floor | model load s | "
-          "first image enc/dec s | peak RSS MB |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+          "first image enc/dec s | peak RSS MB | PSNR (default quality) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for label, r in rows:
         if "error" in r:
             print(f"| {label} | {r['error']} |||||| ")
@@ -148,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f"{r['ratio']:.2f}×" if "ratio" in r else ""
         load = f"{r['load_s']:.2f}" if "load_s" in r else ""
         first = f"{r['first_encode_s']:.2f} / {r['first_decode_s']:.2f}" if "first_encode_s" in r else ""
+        psnr = f"{r['psnr']:.3f} dB" if "psnr" in r else ""
         print(f"| {label} | {r['encode_s']:.3f} | {r['decode_s']:.3f} | {ratio} | {load} | "
-              f"{first} | {r['peak_rss_mb']:.0f} |")  # fmt: skip
+              f"{first} | {r['peak_rss_mb']:.0f} | {psnr} |")  # fmt: skip
     cli = _cli_throughput(files)
     print(f"\nCLI on the folder (model loaded once, process start included): "
           f"encode {cli['encode_img_s']:.2f} images/s, decode {cli['decode_img_s']:.2f} images/s")

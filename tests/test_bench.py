@@ -51,7 +51,7 @@ def test_outputs_exist(small_run):
     codecs = {r["codec"] for r in data["rows"]}
     assert {
         "sdc",
-        "sdc-dither",
+        "sdc-palette",
         "jpeg",
         "webp",
         "avif",
@@ -193,7 +193,9 @@ def test_sdc_config_parsing():
         and c.knob_range is None
         and c.options == {"palette_size": 64, "dither": True}
     )
-    assert parse_sdc_config("free=groups=4").knob_range == (2, 256)
+    assert parse_sdc_config("free=mode=palette,groups=4").knob_range == (2, 256)
+    assert parse_sdc_config("learned=").knob_range == (0, 100)  # the default: quality
+    assert parse_sdc_config("l3=level=3.5").knob_range is None
     assert parse_sdc_config("q=ladder=true,coder=ctx").knob_range == (0, 100)
     assert parse_sdc_config("s=mode=scalar,step=0.5").knob_range is None
     with pytest.raises(ValueError, match="unknown option"):

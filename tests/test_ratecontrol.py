@@ -33,7 +33,7 @@ def test_quality_is_monotonic_in_size_and_psnr(crop256):
     an = analyze(crop256)
     sizes, quality = [], []
     for q in (0, 20, 40, 60, 62, 80, 100):
-        data = pack(an, ratecontrol.resolve_quality(EncodeOptions(quality=q, coder="ctx"), an))
+        data = pack(an, ratecontrol.resolve_quality(EncodeOptions(mode="palette", quality=q, coder="ctx"), an))
         sizes.append(len(data))
         quality.append(psnr(crop256, sdcodec.decode(data)))
     assert sizes == sorted(sizes)
@@ -43,9 +43,9 @@ def test_quality_is_monotonic_in_size_and_psnr(crop256):
 
 @pytest.mark.parametrize("budget", [900, 2500, 6000, 20000])
 def test_max_bytes_never_overshoots(crop256, budget):
-    data = sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, coder="ctx"))
+    data = sdcodec.encode(crop256, EncodeOptions(mode="palette", max_bytes=budget, coder="ctx"))
     assert len(data) <= budget
-    fit = ratecontrol.fit(analyze(crop256), EncodeOptions(max_bytes=budget, coder="ctx"))
+    fit = ratecontrol.fit(analyze(crop256), EncodeOptions(mode="palette", max_bytes=budget, coder="ctx"))
     assert fit.data == data
     # sizes grow with Q up to k-means noise, so the search comes near the budget
     assert len(data) > 0.6 * budget or fit.quality == 100
@@ -53,7 +53,7 @@ def test_max_bytes_never_overshoots(crop256, budget):
 
 def test_target_bpp(crop256):
     for target in (0.1, 0.5, 1.5):
-        data = sdcodec.encode(crop256, EncodeOptions(target_bpp=target, coder="ctx"))
+        data = sdcodec.encode(crop256, EncodeOptions(mode="palette", target_bpp=target, coder="ctx"))
         bpp = 8 * len(data) / (256 * 256)
         assert bpp <= target
         assert bpp > 0.5 * target  # the ladder is fine enough to come near
@@ -70,7 +70,7 @@ def test_cli_reports_achieved_size(tmp_path, crop256, capsys):
     src = tmp_path / "c.png"
     crop256.save(src)
     out = tmp_path / "c.sdc"
-    assert main(["encode", str(src), "-o", str(out), "--max-bytes", "3000", "--coder", "ctx"]) == 0
+    assert main(["encode", str(src), "-o", str(out), "--max-bytes", "3000", "--mode", "palette"]) == 0
     assert out.stat().st_size <= 3000
     assert f"{out.stat().st_size} bytes" in capsys.readouterr().err
     assert main(["encode", str(src), "-o", str(tmp_path / "d.sdc"), "--max-bytes", "10"]) == 1
@@ -96,3 +96,21 @@ def test_cli_reports_achieved_size(tmp_path, crop256, capsys):
     assert main(["decode", str(tmp_path / "s.sdc"), "-o", str(tmp_path / "s.png")]) == 0
     assert psnr(crop256, Image.open(tmp_path / "s.png")) > 24
     assert np.asarray(Image.open(tmp_path / "s.png")).shape == (256, 256, 3)
+
+
+def test_learned_quality_is_monotonic_and_fits(crop256):
+    """The default learned codec: one continuous dial, sizes strictly growing with Q, and
+    above its top level the ladder continues with the scalar quantizer."""
+    an = analyze(crop256)
+    sizes, quality = [], []
+    for q in (0, 20, 40, 60, 80, 90):
+        data = pack(an, ratecontrol.resolve_quality(EncodeOptions(quality=q), an))
+        want = "learned" if q <= ratecontrol.LEARNED_TOP else "scalar"
+        assert sdcodec.info(data)["quantizer"]["name"] == want
+        sizes.append(len(data))
+        quality.append(psnr(crop256, sdcodec.decode(data)))
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
+    assert quality[0] < quality[2] < quality[-1]
+    for budget in (sizes[1], (sizes[2] + sizes[3]) // 2):
+        fit = ratecontrol.fit(an, EncodeOptions(max_bytes=budget))
+        assert len(fit.data) <= budget and len(fit.data) > 0.85 * budget

@@ -17,7 +17,8 @@ from .entropy.plane import decode_plane, encode_plane
 from .errors import InputError, SdcodecError
 
 ImageLike = Image.Image | str | os.PathLike
-DEFAULT_LEVEL = 3.0  # learned mode without --quality/--level (≈0.1 bpp on Kodak)
+DEFAULT_LEVEL = 4.0  # learned mode without --quality/--level: ≈0.11 bpp on Kodak, past
+# it the learned codec gains little (docs/LEARNED.md)
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,8 @@ class EncodeOptions:
     dither=True and coder="zlib" is the article's recipe carried over to TAEF2."""
 
     model: str = models.DEFAULT_MODEL
-    # "auto" (learned where the model has a learned codec, else palette), "learned",
-    # "palette", "8bit" or "scalar"
+    # "auto": learned where the model has a learned codec and no palette option (-k, -g,
+    # dither, per_channel, coder) is set, else palette; "learned", "palette", "8bit", "scalar"
     mode: str = "auto"
     palette_size: int = 256  # K, 2..256 (palette mode)
     groups: int = 1  # G channel groups, each with its own palette; must divide C
@@ -66,7 +67,13 @@ class EncodeOptions:
         if opts.mode == "auto":
             codec = models.registry.codec_by_name(models.registry.DEFAULT_CODEC)
             has_codec = codec is not None and codec.autoencoder == opts.model
-            opts = replace(opts, mode="learned" if has_codec else "palette")
+            # a palette option given means the hand-made palette was asked for
+            default = EncodeOptions()
+            hand_made = (opts.palette_size, opts.groups, opts.dither, opts.per_channel,
+                         opts.coder, opts.article_map) != (
+                default.palette_size, default.groups, default.dither, default.per_channel,
+                default.coder, default.article_map)  # fmt: skip
+            opts = replace(opts, mode="learned" if has_codec and not hand_made else "palette")
         return opts
 
     def validate(self) -> models.ModelSpec:

@@ -43,9 +43,13 @@ def _hyper(codec: LoadedCodec, z_sym: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def _gain(codec: LoadedCodec, level: float):
+    """(M, 1, 1) gains at a fractional level, on the CPU whatever the codec's device."""
     import torch
 
-    return codec.net.gain(torch.tensor([float(level)]))[0].view(-1, 1, 1)
+    log_gain = codec.net.log_gain.detach().float().cpu()
+    lo = min(int(level), codec.levels - 2)
+    t = float(level) - lo
+    return (log_gain[lo] * (1 - t) + log_gain[lo + 1] * t).exp().view(-1, 1, 1)
 
 
 def encode_symbols(codec: LoadedCodec, latent: np.ndarray, level: float):

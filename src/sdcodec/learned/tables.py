@@ -49,13 +49,11 @@ def y_tables() -> tuple[np.ndarray, np.ndarray]:
 
 def z_tables(log_scale: np.ndarray) -> np.ndarray:
     """(Z, 2·Z_RANGE+1) counts for logistics of scale exp(log_scale) per channel."""
+    from scipy.special import expit
+
     r = np.arange(-Z_RANGE, Z_RANGE + 1, dtype=np.float64)
     s = np.exp(log_scale.astype(np.float64))[:, None]
-
-    def sig(x):
-        return 1 / (1 + np.exp(-x))
-
-    return _counts(sig((r + 0.5) / s) - sig((r - 0.5) / s))
+    return _counts(expit((r + 0.5) / s) - expit((r - 0.5) / s))
 
 
 def scale_index(s_fixed: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

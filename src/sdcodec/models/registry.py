@@ -197,7 +197,17 @@ class CodecSpec:
 
 
 # never renumber or reuse an id; a retrained codec is a new entry
-CODECS: tuple[CodecSpec, ...] = ()
+CODECS: tuple[CodecSpec, ...] = (
+    CodecSpec(
+        name="lc1",
+        id=1,
+        autoencoder="taef2",
+        file="lc1.safetensors",
+        sha256="0a1d1f2c9c3ff13fe8110bf3f85028e817b35742a1cffc5618ca6a079e5c1149",
+        levels=8,
+        description="hyperprior latent codec for TAEF2, trained here (docs/LEARNED.md)",
+    ),
+)
 DEFAULT_CODEC = "lc1"
 
 
