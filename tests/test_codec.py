@@ -24,8 +24,13 @@ def test_odd_sizes(crop, size):
     data, out = roundtrip(src)
     assert out.size == size and out.mode == "RGB"
     assert sdcodec.info(data)["latent"]["height"] == -(-size[1] // 8)
-    if size == (513, 771):  # flat colour: the autoencoder must get it nearly right
-        assert psnr(src, out) > 30
+    if size == (513, 771):
+        # flat colour: TAEF2 with the hand-made palette gets it nearly right; the learned
+        # codec lc1 shifts such a colour by up to ≈15 levels (known limit, docs/LEARNED.md:
+        # its training crops hold no flat areas) — this pins how far, so it cannot worsen
+        assert psnr(src, out) > 24
+        _, pal = roundtrip(src, mode="palette")
+        assert psnr(src, pal) > 30
 
 
 def test_grey_stays_grey(crop):
