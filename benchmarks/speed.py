@@ -99,7 +99,7 @@ def _cli_throughput(files: list[str]) -> dict:
         for f in files:
             os.symlink(os.path.abspath(f), src / Path(f).name)
         t = time.perf_counter()
-        subprocess.run(["sdcodec", "encode", str(src), "-o", f"{d}/sdc", "-q"], check=True,
+        subprocess.run(["sdcodec", "encode", str(src), "-o", f"{d}/sdc"], check=True,
                        capture_output=True)  # fmt: skip
         te = time.perf_counter() - t
         t = time.perf_counter()

@@ -44,7 +44,6 @@ def _hyper(codec: LoadedCodec, z_sym: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def _gain(codec: LoadedCodec, level: float):
     """(M, 1, 1) gains at a fractional level, on the CPU whatever the codec's device."""
-    import torch
 
     log_gain = codec.net.log_gain.detach().float().cpu()
     lo = min(int(level), codec.levels - 2)
