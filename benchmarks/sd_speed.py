@@ -3,6 +3,7 @@ randomly initialised networks built from the published SD 1.4 VAE and U-Net conf
 (speed and memory do not depend on the weights' values).
 
     python benchmarks/sd_speed.py            # 512×512 and 768×512, 3 U-Net steps
+    python benchmarks/sd_speed.py 2000x1500  # a large photo: VAE only, tiled as sdcodec does
 
 Each size runs in its own process; peak RSS is that process's maximum resident memory.
 """
@@ -39,10 +40,14 @@ def worker(width: int, height: int) -> dict:
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
     from sdcodec import denoise
+    from sdcodec.models.tiling import TILE_ABOVE_PX
 
     torch.manual_seed(0)
     vae = AutoencoderKL(**VAE).eval().requires_grad_(False)
-    unet = UNet2DConditionModel(**UNET).eval().requires_grad_(False)
+    large = width * height > TILE_ABOVE_PX
+    if large:  # what sdcodec.models.diffusers_vae does above 1 MP
+        vae.enable_tiling()
+    unet = None if large else UNet2DConditionModel(**UNET).eval().requires_grad_(False)
     emb = torch.randn(1, 77, 768)
     x = torch.rand(1, 3, height, width) * 2 - 1
     with torch.inference_mode():
@@ -51,7 +56,8 @@ def worker(width: int, height: int) -> dict:
         enc_s = time.perf_counter() - t
         rss_enc = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t = time.perf_counter()
-        z = denoise.run(unet, SCHEDULER, emb, z, 1000 // 15, 0.04)
+        if unet is not None:
+            z = denoise.run(unet, SCHEDULER, emb, z, 1000 // 15, 0.04)
         unet_s = time.perf_counter() - t
         t = time.perf_counter()
         _ = vae.decode(z / VAE["scaling_factor"]).sample
@@ -65,9 +71,10 @@ def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "--worker":
         print(json.dumps(worker(int(sys.argv[2]), int(sys.argv[3]))))
         return 0
+    sizes = [tuple(int(v) for v in a.split("x")) for a in sys.argv[1:]] or [(512, 512), (768, 512)]
     print("| size | VAE encode s | U-Net, 3 steps s | VAE decode s | decode total s | peak RSS MB |")
     print("|---|---|---|---|---|---|")
-    for w, h in ((512, 512), (768, 512)):
+    for w, h in sizes:
         out = subprocess.run([sys.executable, __file__, "--worker", str(w), str(h)],
                              capture_output=True, text=True, check=True)  # fmt: skip
         r = json.loads(out.stdout.strip().splitlines()[-1])
