@@ -102,19 +102,17 @@ def empty_prompt_embedding(spec: ModelSpec, models_dir: str | os.PathLike | None
 
 def _load(spec: ModelSpec, models_dir, device: str):
     from . import weights
-    from .models.diffusers_vae import diffusers
+    from .models.diffusers_vae import diffusers, from_hub
 
     root = weights.resolve_hub(spec, "denoiser", models_dir)
     key = (spec.id, device, str(root))
     with _LOCK:
         if key not in _LOADED:
             lib = diffusers()
-            try:
-                unet = lib.UNet2DConditionModel.from_pretrained(str(root), subfolder="unet")
-                config = lib.PNDMScheduler.load_config(str(root), subfolder="scheduler")
-            except (OSError, ValueError, RuntimeError) as exc:
-                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise ModelUnavailableError(f"model '{spec.name}': cannot load U-Net: {first}") from None
+            unet, config = from_hub(spec, "U-Net", lambda: (
+                lib.UNet2DConditionModel.from_pretrained(str(root), subfolder="unet"),
+                lib.PNDMScheduler.load_config(str(root), subfolder="scheduler"),
+            ))  # fmt: skip
             import torch
 
             dtype = torch.float16 if device.startswith("cuda") else torch.float32

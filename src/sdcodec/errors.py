@@ -8,6 +8,12 @@ line on stderr and a non-zero exit.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception as one line: its message's first line, or its type's name."""
+    text = str(exc)
+    return text.splitlines()[0] if text.strip() else type(exc).__name__
+
+
 class SdcodecError(Exception):
     """Base class of every error sdcodec raises deliberately."""
 

@@ -19,11 +19,17 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from .errors import ModelUnavailableError
+from .errors import ModelUnavailableError, first_line
 from .models.registry import ModelSpec, WeightFile
 
 _CHUNK = 1 << 20
 _DOWNLOAD_TIMEOUT_S = 60
+
+
+def _downloads_allowed(download: bool | None) -> bool:
+    if download is not None:
+        return download
+    return os.environ.get("SDCODEC_OFFLINE", "") not in ("1", "true", "yes")
 
 
 def sha256_file(path: Path) -> str:
@@ -98,8 +104,7 @@ def resolve(
     download: bool | None = None,
 ) -> dict[str, Path]:
     """Paths of the spec's weight files (of one role, or all), verified by sha256."""
-    if download is None:
-        download = os.environ.get("SDCODEC_OFFLINE", "") not in ("1", "true", "yes")
+    download = _downloads_allowed(download)
     wanted = spec.files if role is None else spec.files_for(role)
     dirs = search_dirs(models_dir)
     found: dict[str, Path] = {}
@@ -201,8 +206,7 @@ def resolve_hub(
     download: bool | None = None,
 ) -> Path:
     """The folder (hub layout) holding every file ``role`` needs of a diffusers model."""
-    if download is None:
-        download = os.environ.get("SDCODEC_OFFLINE", "") not in ("1", "true", "yes")
+    download = _downloads_allowed(download)
     files = spec.hub.files_for(role, spec.unet)
     dirs = _hub_dirs(spec, models_dir)
     for d in dirs:
@@ -216,8 +220,8 @@ def resolve_hub(
         except ModelUnavailableError:
             raise
         except Exception as exc:  # no network, gated repo, missing package: one line
-            reason = f"download of {spec.hub.repo}@{spec.hub.revision[:7]} failed: " + (
-                str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = (
+                f"download of {spec.hub.repo}@{spec.hub.revision[:7]} failed: {first_line(exc)}"
             )
     missing = [rel for rel in files if not (dirs[0] / rel).is_file()]
     raise ModelUnavailableError(

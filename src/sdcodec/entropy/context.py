@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import FormatError
+from ..errors import FormatError, first_line
 from ..quant import StreamSpec
 
 INCREMENT = 32
@@ -231,7 +231,7 @@ class ContextCoder:
                 out.append(_KINDS[spec.kind](dec, spec, None).astype(spec.dtype))
         except (AssertionError, ValueError, RuntimeError) as exc:  # constriction on invalid data
             raise FormatError(
-                f"ctx payload is corrupt ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+                f"ctx payload is corrupt ({first_line(exc)})"
             ) from None
         if not dec.maybe_exhausted():
             raise FormatError("ctx payload holds more data than its symbols need")

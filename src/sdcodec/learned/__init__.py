@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelUnavailableError
+from ..errors import ModelUnavailableError, first_line
 from ..models.registry import CodecSpec
 from .intnet import IntConv
 
@@ -71,7 +71,6 @@ _LOCK = threading.Lock()
 
 
 def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") -> LoadedCodec:
-    import torch
     from safetensors import safe_open
 
     from .nets import LatentCodec
@@ -110,10 +109,10 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
         thresholds = tensors["thresholds"].numpy().astype(np.int64)
         z_counts = tensors["z_counts"].numpy().astype(np.int64)
     except (KeyError, ValueError, RuntimeError, OSError, SafetensorError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelUnavailableError(f"{path}: not a learned-codec weights file ({first})") from None
+        raise ModelUnavailableError(
+            f"{path}: not a learned-codec weights file ({first_line(exc)})"
+        ) from None
     net.to(device).eval().requires_grad_(False)
-    del torch
     return LoadedCodec(spec, net, hyper, y_counts, thresholds, z_counts, device)
 
 

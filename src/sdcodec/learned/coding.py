@@ -44,15 +44,18 @@ def _hyper(codec: LoadedCodec, z_sym: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def _gain(codec: LoadedCodec, level: float):
     """(M, 1, 1) gains at a fractional level, on the CPU whatever the codec's device."""
+    import torch
 
-    log_gain = codec.net.log_gain.detach().float().cpu()
-    lo = min(int(level), codec.levels - 2)
-    t = float(level) - lo
-    return (log_gain[lo] * (1 - t) + log_gain[lo + 1] * t).exp().view(-1, 1, 1)
+    with torch.inference_mode():
+        return codec.net.gain(torch.tensor([float(level)]))[0].float().cpu().view(-1, 1, 1)
 
 
 def encode_symbols(codec: LoadedCodec, latent: np.ndarray, level: float):
     """(C, h, w) latent → (z symbols, y symbols, μ fixed-point), as decode_symbols returns."""
+    return _encode(codec, latent, level)[:3]
+
+
+def _encode(codec: LoadedCodec, latent: np.ndarray, level: float):
     import torch
 
     from .nets import pad_to
@@ -66,12 +69,11 @@ def encode_symbols(codec: LoadedCodec, latent: np.ndarray, level: float):
     mu, idx = _hyper(codec, z_sym)
     r = np.round(y.numpy() - mu / float(1 << intnet.FRAC))
     r_sym = np.clip(r, -tables.Y_RANGE, tables.Y_RANGE).astype(np.int64)
-    return z_sym, r_sym, mu
+    return z_sym, r_sym, mu, idx
 
 
 def compress(codec: LoadedCodec, latent: np.ndarray, level: float) -> bytes:
-    z_sym, r_sym, mu = encode_symbols(codec, latent, level)
-    _, idx = _hyper(codec, z_sym)
+    z_sym, r_sym, _, idx = _encode(codec, latent, level)
     enc = _constriction().stream.queue.RangeEncoder()
     for c in range(z_sym.shape[0]):
         enc.encode((z_sym[c].ravel() + tables.Z_RANGE).astype(np.int32),

@@ -75,6 +75,7 @@ class LatentCodec(nn.Module):
 
     def gain(self, level: torch.Tensor) -> torch.Tensor:
         """Per-sample gains (B, M) at fractional levels (B,) in [0, levels − 1]."""
+        level = level.to(self.log_gain.device)
         lo = level.floor().long().clamp(0, self.levels - 2)
         t = (level - lo).unsqueeze(1)
         lg = self.log_gain[lo] * (1 - t) + self.log_gain[lo + 1] * t

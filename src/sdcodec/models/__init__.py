@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import ModelUnavailableError
+from ..errors import ModelUnavailableError, first_line
 from .registry import DEFAULT_MODEL, REGISTRY, ModelSpec, by_id, by_name, names
 
 if TYPE_CHECKING:
@@ -83,8 +83,10 @@ class Autoencoder:
         self.tile_above_px = TILE_ABOVE_PX  # full-resolution pixels above which passes are tiled
         self.tile_px = TILE_PX
 
-    def _run(self, x: torch.Tensor, scale: float) -> torch.Tensor:
-        """The network on x (on the CPU); tiled at full resolution for large images."""
+    def _run(self, x: torch.Tensor, scale: float, sample_seed: int | None = None) -> torch.Tensor:
+        """The network on x (on the CPU); tiled at full resolution for large images.
+
+        ``sample_seed`` matters only to VAEs with a posterior (diffusers_vae.py)."""
         import torch
 
         from . import tiling
@@ -119,12 +121,10 @@ class Autoencoder:
         """
         import torch
 
-        if hasattr(self, "sample_seed"):
-            self.sample_seed = sample_seed
         lo, hi = self.spec.image_range
         x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
         x = x * (hi - lo) + lo
-        z = self._run(x, 1 / self.spec.downsample).numpy()[0]
+        z = self._run(x, 1 / self.spec.downsample, sample_seed).numpy()[0]
         return ((z - self.latent_shift) * self.latent_scale).astype(np.float32)
 
     def decode(self, latent: np.ndarray) -> np.ndarray:
@@ -186,9 +186,8 @@ def load(
         try:
             net.load_state_dict({k: v.float() for k, v in state.items()})
         except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
             raise ModelUnavailableError(
-                f"model '{spec.name}': weights do not fit: {first}"
+                f"model '{spec.name}': weights do not fit: {first_line(exc)}"
             ) from exc
         ae = Autoencoder(spec, role, net, device)
         net.to(device, getattr(torch, ae.dtype_name)).eval().requires_grad_(False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 
-from ..errors import ModelUnavailableError
+from ..errors import ModelUnavailableError, first_line
 from . import Autoencoder, ModelSpec, default_device
 from .tiling import TILE_ABOVE_PX
 
@@ -31,6 +31,16 @@ def diffusers():
     return diffusers
 
 
+def from_hub(spec: ModelSpec, what: str, load):
+    """``load()``, with diffusers' failures to read a hub folder as one-line errors."""
+    try:
+        return load()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelUnavailableError(
+            f"model '{spec.name}': cannot load {what}: {first_line(exc)}"
+        ) from None
+
+
 class DiffusersAutoencoder(Autoencoder):
     def __init__(self, spec: ModelSpec, role: str, vae, device: str) -> None:
         super().__init__(spec, role, vae, device)
@@ -39,9 +49,9 @@ class DiffusersAutoencoder(Autoencoder):
             self.dtype_name, self.precision = "float32", "fp32"
         self.latent_scale = float(vae.config.scaling_factor)
         self.latent_shift = float(getattr(vae.config, "shift_factor", None) or 0.0)
-        self.sample_seed: int | None = None  # None: posterior mean; else a seeded sample
 
-    def _run(self, x, scale: float):
+    def _run(self, x, scale: float, sample_seed: int | None = None):
+        """sample_seed None: the posterior mean; else a sample seeded with it."""
         import torch
 
         dtype = getattr(torch, self.dtype_name)
@@ -55,9 +65,9 @@ class DiffusersAutoencoder(Autoencoder):
             x = x.to(self.device, dtype)
             if scale < 1:
                 dist = vae.encode(x).latent_dist
-                if self.sample_seed is None:
+                if sample_seed is None:
                     return dist.mean.float().cpu()
-                g = torch.Generator(self.device).manual_seed(self.sample_seed)
+                g = torch.Generator(self.device).manual_seed(sample_seed)
                 return dist.sample(generator=g).float().cpu()
             return vae.decode(x).sample.float().cpu()
 
@@ -74,13 +84,9 @@ def load_vae(spec: ModelSpec, models_dir: str | os.PathLike | None, device: str)
     with _VAE_LOCK:
         if key not in _VAES:
             lib = diffusers()
-            try:
-                vae = lib.AutoencoderKL.from_pretrained(
-                    str(root), subfolder=spec.hub.vae_subfolder or None, use_safetensors=True
-                )
-            except (OSError, ValueError, RuntimeError) as exc:
-                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise ModelUnavailableError(f"model '{spec.name}': cannot load VAE: {first}") from None
+            vae = from_hub(spec, "VAE", lambda: lib.AutoencoderKL.from_pretrained(
+                str(root), subfolder=spec.hub.vae_subfolder or None, use_safetensors=True
+            ))  # fmt: skip
             vae.to(device).eval().requires_grad_(False)
             _VAES[key] = vae
         return _VAES[key]
