@@ -1,7 +1,8 @@
 """Export a training run's weights for shipping: src/sdcodec/learned/weights/NAME.safetensors.
 
-Float networks as fp16, h_s as an integer network, probability tables as integers
-(sdcodec.learned.save). Prints the sha256 to pin in sdcodec/models/registry.py (CODECS).
+Kernels of the float networks as int8 with a float32 scale per output channel (half the
+size of fp16, which lc1 shipped with: --fp16), h_s as an integer network, probability tables
+as integers (sdcodec.learned.save). Prints the sha256 to pin in sdcodec/models/registry.py (CODECS).
 
     python training/export_codec.py runs/lc1 lc1
 """
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path)
     p.add_argument("name")
+    p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder to write to")
+    p.add_argument("--fp16", action="store_true", help="kernels as fp16 (lc1) instead of int8")
     a = p.parse_args(argv)
     config = json.loads((a.run / "config.json").read_text())
     model = LatentCodec(**config["model"])
@@ -31,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.load(a.run / "ckpt.pt", weights_only=False)["model"]
     )
     model.load_state_dict(state)
-    WEIGHTS_DIR.mkdir(exist_ok=True)
-    out = WEIGHTS_DIR / f"{a.name}.safetensors"
-    sha = save(out, model, {"model": config["model"], "run": config["args"]})
+    a.out.mkdir(parents=True, exist_ok=True)
+    out = a.out / f"{a.name}.safetensors"
+    sha = save(out, model, {"model": config["model"], "run": config["args"]}, int8=not a.fp16)
     print(f"{out} {out.stat().st_size} bytes sha256 {sha}")
     return 0
 

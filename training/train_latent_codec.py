@@ -4,8 +4,8 @@ Phase 1 ("proxy"): distortion = the latent error seen through the decoder's aver
 Jacobian, eᵀ M e per latent position with M = E[Jᵀ J] (32 × 32, estimated once with
 vector–Jacobian products of the frozen TAEF2 decoder): pixel MSE without running the
 decoder. Phase 2 ("pixel"): the real pixel MSE against the original crop through the frozen
-decoder, on smaller crops. Loss = bpp + λ(level) · 255² · MSE, level drawn at random per
-sample in [0, levels − 1], λ(level) = LAMBDA0 · 2^level.
+decoder, on smaller crops, optionally plus a structural term (1 − MS-SSIM). Loss = bpp + λ(level) · 255² · MSE, level drawn at random per
+sample in [0, levels − 1], λ(level) = λ0 · ratio^level.
 
 Checkpoints every few minutes (OUT/ckpt.pt) and resumes from them; log in OUT/log.txt.
 
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from sdcodec.learned.nets import LatentCodec
 from sdcodec.models import by_name, load
@@ -53,6 +54,34 @@ def sensitivity(decoder: torch.nn.Module, latents: torch.Tensor, probes: int = 4
     return m * (real / proxy)
 
 
+def ms_ssim(a: torch.Tensor, b: torch.Tensor, scales: int = 4) -> torch.Tensor:
+    """Per-sample MS-SSIM (Wang et al. 2003) of images in [0, 1]: 11-tap Gaussian window
+    (σ 1.5), valid borders, the first ``scales`` of the standard weights renormalised
+    (4 scales fit a 128-pixel crop)."""
+    w = torch.tensor([0.0448, 0.2856, 0.3001, 0.2363, 0.1333][:scales])
+    w = w / w.sum()
+    t = torch.arange(11, dtype=torch.float32) - 5
+    g = torch.exp(-(t**2) / (2 * 1.5**2))
+    g = (g / g.sum()).to(a)
+    win = (g[:, None] * g[None, :]).expand(a.shape[1], 1, 11, 11)
+    c1, c2 = 0.01**2, 0.03**2
+
+    def blur(x):
+        return F.conv2d(x, win, groups=x.shape[1])
+
+    out = torch.ones(a.shape[0], device=a.device)
+    for i in range(scales):
+        ma, mb = blur(a), blur(b)
+        va, vb, cov = blur(a * a) - ma**2, blur(b * b) - mb**2, blur(a * b) - ma * mb
+        cs = ((2 * cov + c2) / (va + vb + c2)).mean(dim=(1, 2, 3))
+        if i == scales - 1:
+            lum = ((2 * ma * mb + c1) / (ma**2 + mb**2 + c1)).mean(dim=(1, 2, 3))
+            cs = cs * lum
+        out = out * cs.clamp_min(1e-4) ** w[i]
+        a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+    return out
+
+
 def log(out: Path, msg: str) -> None:
     line = time.strftime("%H:%M:%S ") + msg
     print(line, flush=True)
@@ -73,14 +102,19 @@ def rounded_bits(model, lat, level: float) -> tuple[torch.Tensor, torch.Tensor]:
     return bits, model.g_s((r + mu) / g)
 
 
-def evaluate(model, lat, m, levels) -> str:
+def evaluate(model, lat, m, levels, decoder=None, img=None) -> str:
+    """Holdout rate and PSNR with real rounding: through M (proxy dB), or through the
+    decoder against the original crops when given (pixel dB, what the codec delivers)."""
     model.eval()
     parts = []
     with torch.no_grad():
         for lv in levels:
             bits, rec = rounded_bits(model, lat, lv)
-            e = rec - lat
-            mse = torch.einsum("bchw,cd,bdhw->b", e, m, e).mean() / (lat[0, 0].numel() * 192)
+            if decoder is None:
+                e = rec - lat
+                mse = torch.einsum("bchw,cd,bdhw->b", e, m, e).mean() / (lat[0, 0].numel() * 192)
+            else:
+                mse = ((torch.round(decoder(rec).clamp(0, 1) * 255) / 255 - img) ** 2).mean()
             bpp = bits / (lat.shape[0] * lat[0, 0].numel() * 64)
             parts.append(f"L{lv}: {bpp:.3f} bpp {10 * torch.log10(1 / mse):.2f} dB")
     model.train()
@@ -101,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--pixel-lambda-scale", type=float, default=1.0,
                    help="multiply every level's λ in the pixel phase (shifts the rate range)")
+    p.add_argument("--lambda0", type=float, default=LAMBDA0, help="λ of level 0")
+    p.add_argument("--lambda-ratio", type=float, default=2.0, help="λ ratio between levels")
+    p.add_argument("--pixel-msssim", type=float, default=0.0,
+                   help="pixel phase: distortion = MSE + this × (1 − MS-SSIM)")
+    p.add_argument("--residual", action="store_true",
+                   help="lc2's architecture: y starts as the 2×2-folded latent (nets.Residual)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -110,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     crops = np.load(a.cache / "crops.npy", mmap_mode="r")
     train_n = lat_all.shape[0] - HOLDOUT
     hold = lat_all[train_n:]
+    hold_img = torch.from_numpy(np.asarray(crops[train_n : train_n + 16])).permute(0, 3, 1, 2).float() / 255
     decoder = load(by_name("taef2"), "decoder", device="cpu").net.float()
     for prm in decoder.parameters():
         prm.requires_grad_(False)
@@ -120,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         np.save(mpath, m.numpy())
     m = torch.from_numpy(np.load(mpath))
 
-    model = LatentCodec()
+    model = LatentCodec(residual=a.residual)
     gains = [model.log_gain]
     rest = [p for n, p in model.named_parameters() if n != "log_gain"]
     # the gains move by orders of magnitude across levels: a faster learning rate
@@ -154,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             for g in opt.param_groups:  # step the learning rate down for the last fifth
                 g["lr"] = base * g.get("lr_scale", 1.0)
             lv = torch.rand(a.batch if phase == "proxy" else a.pixel_batch) * (levels - 1)
-            lam = LAMBDA0 * torch.pow(2.0, lv)
+            lam = a.lambda0 * torch.pow(a.lambda_ratio, lv)
             if phase == "pixel":
                 lam = lam * a.pixel_lambda_scale
             if phase == "proxy":
@@ -175,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                 o = model(x, lv)
                 rec = decoder(o["latent_hat"])
                 mse = ((rec - img) ** 2).mean(dim=(1, 2, 3))
+                if a.pixel_msssim:
+                    mse = mse + a.pixel_msssim * (1 - ms_ssim(rec.clamp(0, 1), img))
                 npx = img.shape[2] * img.shape[3]
             bpp = o["bits"] / npx
             loss = (bpp + lam * 255**2 * mse).mean()
@@ -189,11 +232,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"bpp {bpp.mean().item():.3f} mse {mse.mean().item():.5f}")
             if state["step"] % 1000 == 0:
                 log(a.out, "holdout " + evaluate(model, hold, m, (0, 3, 7)))
+                log(a.out, "holdout pixels " + evaluate(model, hold[:16], m, (0, 3, 7), decoder, hold_img))
             if time.time() - last_save > 180:
                 save()
                 last_save = time.time()
         save()
     log(a.out, "final holdout " + evaluate(model, hold, m, range(levels)))
+    log(a.out, "final holdout pixels " + evaluate(model, hold[:16], m, range(levels), decoder, hold_img))
     torch.save(model.state_dict(), a.out / "final.pt")
     return 0
 

@@ -39,8 +39,10 @@ class LoadedCodec:
         return int(self.net.levels)
 
 
-def save(path: Path, model, config: dict) -> str:
-    """Write a trained nets.LatentCodec as safetensors: float parts fp16, the rest integer."""
+def save(path: Path, model, config: dict, int8: bool = True) -> str:
+    """Write a trained nets.LatentCodec as safetensors: the float networks' kernels as int8
+    with a float32 scale per output channel (``NAME.scale``; fp16 with ``int8=False``, as
+    lc1 was shipped), biases and gains float32, h_s and the probability tables integer."""
     import torch
     from safetensors.torch import save_file
 
@@ -48,8 +50,15 @@ def save(path: Path, model, config: dict) -> str:
 
     tensors: dict[str, torch.Tensor] = {}
     for name, t in model.state_dict().items():
-        if not name.startswith("h_s."):
-            tensors[name] = t.detach().to(torch.float16 if t.ndim > 1 else torch.float32)
+        if name.startswith("h_s."):
+            continue
+        t = t.detach().float()
+        if t.ndim == 4 and int8:
+            scale = t.abs().amax(dim=(1, 2, 3)).clamp_min(1e-12) / 127
+            tensors[name] = torch.round(t / scale[:, None, None, None]).to(torch.int8)
+            tensors[name + ".scale"] = scale
+        else:
+            tensors[name] = t.to(torch.float16) if t.ndim > 1 else t
     for i, layer in enumerate(intnet.export(model.h_s)):
         tensors[f"int_h_s.{i}.weight"] = torch.from_numpy(layer.weight.astype(np.int16))
         tensors[f"int_h_s.{i}.bias"] = torch.from_numpy(layer.bias)
@@ -64,6 +73,14 @@ def save(path: Path, model, config: dict) -> str:
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path),
               metadata={"config": json.dumps(config)})  # fmt: skip
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _dequantize(t, scale):
+    if scale is None:
+        return t.float()
+    if scale.shape != t.shape[:1]:
+        raise ValueError("kernel scale has the wrong shape")
+    return t.float() * scale.float().view(-1, *[1] * (t.ndim - 1))
 
 
 _CACHE: dict[tuple, LoadedCodec] = {}
@@ -88,7 +105,10 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
             config = json.loads(f.metadata()["config"])
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         net = LatentCodec(**config["model"])
-        float_state = {k: v.float() for k, v in tensors.items() if k in net.state_dict()}
+        float_state = {
+            k: _dequantize(v, tensors.get(k + ".scale"))
+            for k, v in tensors.items() if k in net.state_dict()
+        }  # fmt: skip
         missing = [k for k in net.state_dict() if k not in float_state and not k.startswith("h_s.")]
         if missing:
             raise ValueError(f"missing {missing[0]}")

@@ -33,6 +33,20 @@ class Up(nn.Sequential):
         super().__init__(_conv(cin, cout * 4), nn.PixelShuffle(2))
 
 
+class Residual(nn.Module):
+    """x + body(x), the body's last layer started small so the block begins near identity."""
+
+    def __init__(self, *layers: nn.Module) -> None:
+        super().__init__()
+        self.body = nn.Sequential(*layers)
+        with torch.no_grad():
+            layers[-1].weight.mul_(0.1)
+            layers[-1].bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 class LatentCodec(nn.Module):
     def __init__(
         self,
@@ -41,6 +55,7 @@ class LatentCodec(nn.Module):
         y_channels: int = 128,
         z_channels: int = 64,
         levels: int = 8,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         act = nn.LeakyReLU(0.125)
@@ -48,13 +63,30 @@ class LatentCodec(nn.Module):
         self.config = dict(
             latent_channels=c, hidden=n, y_channels=m, z_channels=zc, levels=levels
         )
-        self.g_a = nn.Sequential(
-            _conv(c, 128), act, _conv(128, n, 3, 2), act, _conv(n, n), act, _conv(n, m)
-        )
-        self.g_s = nn.Sequential(
-            _conv(m, n), act, _conv(n, n), act, Up(n, 128), act, _conv(128, 128), act,
-            _conv(128, c),
-        )
+        if residual:
+            # lc2: y starts as the latent folded 2×2 into channels and g_s as its inverse,
+            # so fine steps reach the autoencoder's own quality (lc1's plain stacks
+            # saturated 7 dB below it); the bodies learn what beats scalar quantization
+            if m != 4 * c:
+                raise ValueError("a residual codec needs y_channels = 4 × latent_channels")
+            self.config["residual"] = True
+            self.g_a = nn.Sequential(
+                nn.PixelUnshuffle(2),
+                Residual(_conv(m, n), act, _conv(n, n), act, _conv(n, m)),
+            )
+            self.g_s = nn.Sequential(
+                Residual(_conv(m, n), act, _conv(n, n), act, _conv(n, n), act, _conv(n, m)),
+                nn.PixelShuffle(2),
+                Residual(_conv(c, 64), act, _conv(64, 64), act, _conv(64, c)),
+            )
+        else:
+            self.g_a = nn.Sequential(
+                _conv(c, 128), act, _conv(128, n, 3, 2), act, _conv(n, n), act, _conv(n, m)
+            )
+            self.g_s = nn.Sequential(
+                _conv(m, n), act, _conv(n, n), act, Up(n, 128), act, _conv(128, 128), act,
+                _conv(128, c),
+            )
         self.h_a = nn.Sequential(
             _conv(m, 128), act, _conv(128, 128, 3, 2), act, _conv(128, zc, 3, 2)
         )
@@ -65,6 +97,8 @@ class LatentCodec(nn.Module):
         )
         # λ doubles per level, so the step should shrink by about √2 per level
         spread = (torch.arange(levels, dtype=torch.float32) - (levels - 1) / 2) * math.log(2) / 2
+        if residual:  # latent std ≈ 0.85: steps from ≈ 2.5 down to ≈ 0.25
+            spread = torch.linspace(-1.0, 1.4, levels)
         self.log_gain = nn.Parameter(spread[:, None].repeat(1, m))
         # z's prior: a logistic of learned scale per channel, centred on 0
         self.z_log_scale = nn.Parameter(torch.zeros(zc))
