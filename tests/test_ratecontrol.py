@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 import sdcodec
-from sdcodec import EncodeOptions, ratecontrol
+from sdcodec import EncodeOptions, models, ratecontrol
 from sdcodec.cli import main
 from sdcodec.codec import analyze, pack
 from sdcodec.errors import InputError
@@ -98,19 +98,21 @@ def test_cli_reports_achieved_size(tmp_path, crop256, capsys):
     assert np.asarray(Image.open(tmp_path / "s.png")).shape == (256, 256, 3)
 
 
-def test_learned_quality_is_monotonic_and_fits(crop256):
-    """The default learned codec: one continuous dial, sizes strictly growing with Q, and
-    above its top level the ladder continues with the scalar quantizer."""
+@pytest.mark.parametrize("codec", [c.name for c in models.registry.CODECS])
+def test_learned_quality_is_monotonic_and_fits(crop256, codec):
+    """Each learned codec: one continuous dial, sizes strictly growing with Q, and above
+    its quality_top (lc1: its saturated top level) the scalar quantizer's steps."""
     an = analyze(crop256)
+    spec = models.registry.codec_by_name(codec)
     sizes, quality = [], []
-    for q in (0, 20, 40, 60, 80, 90):
-        data = pack(an, ratecontrol.resolve_quality(EncodeOptions(quality=q), an))
-        want = "learned" if q <= ratecontrol.LEARNED_TOP else "scalar"
+    for q in (0, 20, 40, 60, 80, 90, 100):
+        data = pack(an, ratecontrol.resolve_quality(EncodeOptions(quality=q, codec=codec), an))
+        want = "learned" if q <= spec.quality_top else "scalar"
         assert sdcodec.info(data)["quantizer"]["name"] == want
         sizes.append(len(data))
         quality.append(psnr(crop256, sdcodec.decode(data)))
     assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
     assert quality[0] < quality[2] < quality[-1]
     for budget in (sizes[1], (sizes[2] + sizes[3]) // 2):
-        fit = ratecontrol.fit(an, EncodeOptions(max_bytes=budget))
+        fit = ratecontrol.fit(an, EncodeOptions(max_bytes=budget, codec=codec))
         assert len(fit.data) <= budget and len(fit.data) > 0.85 * budget

@@ -82,6 +82,17 @@ def ms_ssim(a: torch.Tensor, b: torch.Tensor, scales: int = 4) -> torch.Tensor:
     return out
 
 
+def pixel_batch(latents, crops, rng, n: int, train_n: int, crop: int):
+    """n random training crops: the same crop×crop window of each latent and of its
+    image, as float tensors (B, C, crop/8, crop/8) and (B, 3, crop, crop) in [0, 1]."""
+    cl = crop // 8
+    idx = rng.integers(0, train_n, n)
+    oy, ox = rng.integers(0, latents.shape[2] - cl + 1, 2)
+    x = torch.as_tensor(np.asarray(latents[idx][:, :, oy : oy + cl, ox : ox + cl], np.float32))
+    img = np.stack([crops[i][oy * 8 : (oy + cl) * 8, ox * 8 : (ox + cl) * 8] for i in idx])
+    return x, torch.from_numpy(img).permute(0, 3, 1, 2).float() / 255
+
+
 def log(out: Path, msg: str) -> None:
     line = time.strftime("%H:%M:%S ") + msg
     print(line, flush=True)
@@ -173,7 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["opt"])
         state = saved["state"]
-        log(a.out, f"resumed at {state}")
+        log(a.out, f"resumed at {state} with {vars(a)}")
+        cfg = json.loads((a.out / "config.json").read_text())
+        cfg.setdefault("resumed", []).append(
+            {"step": state["step"], "args": {k: str(v) for k, v in vars(a).items()}}
+        )
+        (a.out / "config.json").write_text(json.dumps(cfg))
     else:
         (a.out / "config.json").write_text(
             json.dumps({"args": {k: str(v) for k, v in vars(a).items()}, "model": model.config})
@@ -206,13 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 mse = torch.einsum("bchw,cd,bdhw->b", e, m, e) / (x[0, 0].numel() * 192)
                 npx = x[0, 0].numel() * 64
             else:
-                cl = a.pixel_crop // 8
-                idx = rng.integers(0, train_n, a.pixel_batch)
-                oy, ox = rng.integers(0, 32 - cl + 1, 2)
-                x = lat_all[idx][:, :, oy : oy + cl, ox : ox + cl]
-                img = torch.from_numpy(
-                    np.stack([crops[i][oy * 8 : (oy + cl) * 8, ox * 8 : (ox + cl) * 8] for i in idx])
-                ).permute(0, 3, 1, 2).float() / 255
+                x, img = pixel_batch(lat_all, crops, rng, a.pixel_batch, train_n, a.pixel_crop)
                 o = model(x, lv)
                 rec = decoder(o["latent_hat"])
                 mse = ((rec - img) ** 2).mean(dim=(1, 2, 3))

@@ -156,6 +156,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         deadzone=args.deadzone,
         coder=args.coder,
         level=args.level,
+        codec=args.codec,
         preset=args.preset,
         resize=args.resize,
         posterior=args.posterior,
@@ -163,6 +164,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         palette_backend=args.palette_backend,
         denoise_steps=args.denoise_steps,
         denoise_strength=args.denoise_strength,
+        restore=False if args.no_restore else None,
         quality=args.quality,
         target_bpp=args.target_bpp,
         max_bytes=args.max_bytes,
@@ -239,6 +241,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         present = weights.presence(spec, args.models)
         rows.append(
             {
+                "kind": "autoencoder",
                 "name": spec.name,
                 "id": spec.id,
                 "latent_channels": spec.latent_channels,
@@ -262,13 +265,29 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "available": all(present.values()),
             }
         )
+    from .learned import WEIGHTS_DIR
+
+    learned = [("learned codec", c) for c in models.registry.CODECS]
+    learned += [("restorer", r) for r in models.registry.RESTORERS]
+    extra = [
+        {
+            "kind": kind, "name": x.name, "id": x.id, "autoencoder": x.autoencoder,
+            "sha256": x.sha256, "default": x.name == models.registry.DEFAULT_CODEC,
+            "available": (WEIGHTS_DIR / x.file).is_file(), "description": x.description,
+        }
+        for kind, x in learned
+    ]  # fmt: skip
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows + extra, indent=2))
     else:
         for r in rows:
             state = "weights present" if r["available"] else "weights missing"
             print(f"{r['name']:<8} id={r['id']:<3} {r['latent_channels']}ch /{r['downsample']}  "
                   f"{state}  {r['description']}")  # fmt: skip
+        for r in extra:
+            default = " (default)" if r["default"] else ""
+            print(f"{r['name']:<8} {r['kind']} id={r['id']} for {r['autoencoder']}{default}  "
+                  f"{r['description']}")  # fmt: skip
     return 0
 
 
@@ -404,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--level", type=float, metavar="L",
                    help="learned mode: rate level 0..7, fractional allowed (-q sets it too)")
+    e.add_argument("--codec", metavar="NAME",
+                   help="learned mode: which learned codec (`sdcodec models` lists them)")
     e.add_argument("--preset", choices=["buhlmann"],
                    help="buhlmann: the article's recipe exactly (SD 1.4, docs/MODELS.md)")
     e.add_argument("--resize", type=int, metavar="N",
@@ -418,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="U-Net models: img2img inference steps at decode (the article: 66)")
     e.add_argument("--denoise-strength", type=float, default=dflt.denoise_strength,
                    metavar="X", help="U-Net models: img2img strength at decode (the article: 0.04)")  # fmt: skip
+    e.add_argument("--no-restore", action="store_true",
+                   help="palette/scalar modes: do not ask the decoder for the learned restorer")
     e.add_argument("-v", "--verbose", action="store_true", help="print each file's size")
     e.add_argument(
         "--ray", action="store_true", help="encode a folder over a Ray Dataset (the ray extra)"

@@ -17,8 +17,6 @@ from .entropy.plane import decode_plane, encode_plane
 from .errors import InputError, SdcodecError
 
 ImageLike = Image.Image | str | os.PathLike
-DEFAULT_LEVEL = 4.0  # learned mode without --quality/--level: ≈0.11 bpp on Kodak, past
-# it the learned codec gains little (docs/LEARNED.md)
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,8 @@ class EncodeOptions:
     step: float = 1.0  # quantization step of the scalar mode, in latent units
     deadzone: float = 0.0  # scalar mode: 0 rounds to nearest; up to 0.5 widens the zero bin
     coder: str = "ctx"  # hand-made modes: "ctx" (context-modelled range coding) or "zlib"
-    level: float | None = None  # learned mode: rate level (quality sets it; default DEFAULT_LEVEL)
+    level: float | None = None  # learned mode: rate level (quality sets it; default: the codec's)
+    codec: str | None = None  # learned mode: a registry.CODECS name; default DEFAULT_CODEC
     seed: int = 0  # k-means seed
     # rate control (sdcodec/ratecontrol.py): a quality 0..100 replaces mode/palette_size/
     # step with the ladder's setting; a target bpp or byte budget searches that ladder
@@ -55,9 +54,17 @@ class EncodeOptions:
     palette_backend: str = "kmeans"  # or "libimagequant" (the `article` extra, GPL)
     denoise_steps: int = 0  # U-Net img2img at decode (models with a U-Net): inference steps
     denoise_strength: float = 0.0  # ... and strength; 0 = no denoising
+    # palette and scalar modes: the learned latent restorer at decode (sdcodec.learned.restore);
+    # None = on where the autoencoder has one and no U-Net denoising is asked for
+    restore: bool | None = None
     models_dir: str | None = None  # weights folder; default SDCODEC_MODELS, then the cache
     device: str | None = None  # "cpu", "cuda", ...; default: CUDA when present
     max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def learned_codec(self) -> models.registry.CodecSpec | None:
+        """The learned codec these options ask for, if it exists and codes this model."""
+        codec = models.registry.codec_by_name(self.codec or models.registry.DEFAULT_CODEC)
+        return codec if codec is not None and codec.autoencoder == self.model else None
 
     def resolved(self) -> EncodeOptions:
         """The preset applied and mode "auto" decided."""
@@ -65,8 +72,7 @@ class EncodeOptions:
 
         opts = presets.apply(self) if self.preset is not None else self
         if opts.mode == "auto":
-            codec = models.registry.codec_by_name(models.registry.DEFAULT_CODEC)
-            has_codec = codec is not None and codec.autoencoder == opts.model
+            has_codec = opts.learned_codec() is not None
             # a palette option given means the hand-made palette was asked for
             default = EncodeOptions()
             hand_made = (opts.palette_size, opts.groups, opts.dither, opts.per_channel,
@@ -107,10 +113,20 @@ class EncodeOptions:
                 raise InputError(f"model '{spec.name}' has no U-Net to denoise with")
             if not (1 <= self.denoise_steps <= MAX_STEPS and 0 < self.denoise_strength <= 1):
                 raise InputError(f"denoising needs 1..{MAX_STEPS} steps and a strength in (0, 1]")
+        if self.restore:
+            if models.registry.restorer_for(spec.name) is None:
+                raise InputError(f"model '{spec.name}' has no learned restorer")
+            if self.denoise_strength:
+                raise InputError("choose U-Net denoising or the learned restorer, not both")
+        if self.codec is not None and models.registry.codec_by_name(self.codec) is None:
+            names = ", ".join(c.name for c in models.registry.CODECS)
+            raise InputError(f"unknown learned codec '{self.codec}' (choose from {names})")
         if self.mode == "learned":
-            codec = models.registry.codec_by_name(models.registry.DEFAULT_CODEC)
-            if codec is None or codec.autoencoder != spec.name:
-                raise InputError(f"model '{spec.name}' has no learned codec: use --mode palette")
+            codec = self.learned_codec()
+            if codec is None:
+                raise InputError(
+                    f"model '{spec.name}' has no learned codec {self.codec or ''}: use --mode palette"
+                )
             if self.level is not None and not 0 <= self.level <= codec.levels - 1:
                 raise InputError(f"level must be in 0..{codec.levels - 1}, got {self.level}")
             return spec
@@ -244,6 +260,10 @@ def _write(
 
 def _decode_settings(opts: EncodeOptions) -> bitstream.DecodeSettings:
     if not opts.denoise_strength:
+        restorer = models.registry.restorer_for(opts.model)
+        # trained on palette and scalar errors only: not the 8-bit or learned modes
+        if opts.restore is not False and restorer and opts.mode in ("palette", "scalar"):
+            return bitstream.DecodeSettings(restorer.id, 0, 1.0, 0)
         return bitstream.DecodeSettings()
     from .denoise import UNET_IMG2IMG
 
@@ -257,9 +277,9 @@ def _pack_learned(analysis: Analysis, opts: EncodeOptions) -> bytes:
     from . import learned
     from .learned import coding
 
-    spec = models.registry.codec_by_name(models.registry.DEFAULT_CODEC)
+    spec = opts.learned_codec()
     codec = learned.load(spec, opts.device)
-    level = DEFAULT_LEVEL if opts.level is None else float(opts.level)
+    level = spec.default_level if opts.level is None else float(opts.level)
     level = float(np.float32(level))  # what the file stores is what the encoder uses
     payload = coding.compress(codec, analysis.latent, level)
     params = quant.QuantParams(quant.QuantizerId.LEARNED, None, codec_id=spec.id, level=level)

@@ -8,6 +8,10 @@ U-Net conditioned on the empty prompt's text embedding, no classifier-free guida
 no noise added to the starting latent. With SD 1.4's config, 66 steps and strength 0.04
 that is 3 U-Net calls at timesteps 31, 16, 1 (docs/MODELS.md).
 
+Denoisers 2 and up are learned latent restorers for the hand-made quantizers
+(sdcodec.learned.restore, registry.RESTORERS): one network run, no steps, the strength
+scaling its correction.
+
 The empty-prompt embedding is computed once with the model's text encoder and kept
 beside the weights (or in the cache when that folder is read-only); encoding and
 decoding never load the text encoder again.
@@ -23,9 +27,10 @@ import numpy as np
 
 from .errors import FormatError, ModelUnavailableError
 from .models import ModelSpec
+from .models.registry import RESTORERS, restorer_by_id
 
 NONE, UNET_IMG2IMG = 0, 1
-DENOISERS = {NONE: "none", UNET_IMG2IMG: "unet-img2img"}
+DENOISERS = {NONE: "none", UNET_IMG2IMG: "unet-img2img", **{r.id: r.name for r in RESTORERS}}
 EMBEDDING_FILE = "sdcodec_empty_prompt.safetensors"
 MAX_STEPS = 1000
 
@@ -38,6 +43,13 @@ def check(spec: ModelSpec, denoiser: int, steps: int, strength: float) -> None:
     if denoiser not in DENOISERS:
         raise FormatError(f"unknown denoiser id {denoiser}")
     if denoiser == NONE:
+        return
+    restorer = restorer_by_id(denoiser)
+    if restorer is not None:
+        if restorer.autoencoder != spec.name:
+            raise FormatError(f"restorer {restorer.name} is for '{restorer.autoencoder}', not '{spec.name}'")
+        if steps != 0 or not 0.0 < strength <= 1.0:
+            raise FormatError(f"restorer {restorer.name}: steps {steps}, strength {strength} (need 0, (0, 1])")
         return
     if not spec.unet:
         raise FormatError(f"denoiser {DENOISERS[denoiser]} needs a U-Net; model '{spec.name}' has none")
@@ -157,6 +169,11 @@ def apply(
 
     if denoiser == NONE or strength == 0.0:
         return latent
+    restorer = restorer_by_id(denoiser)
+    if restorer is not None:
+        from .learned import restore
+
+        return restore.apply(restorer, latent, strength, device)
     device = device or default_device()
     unet, config, emb = _load(spec, models_dir, device)
     x = torch.from_numpy(np.ascontiguousarray(latent))[None].to(device, unet.dtype)

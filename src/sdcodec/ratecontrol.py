@@ -2,12 +2,13 @@
 
 In the learned mode (the default) ``--quality Q`` (0..100) walks one ladder too:
 
-* Q 0..80: the learned codec, level = (levels − 1) · Q / 80 (each level doubles the λ it
-  was trained for; fractional levels interpolate the gains). Sizes grow with Q.
-* Q 81..100: its top level saturates near 0.2 bpp (BENCHMARKS.md), so the ladder goes on
-  with the scalar quantizer, steps 1.4…0.2, the same as the hand-made ladder's top:
-  larger files (≈0.7 bpp and up) of higher fidelity. ``--level`` reaches every learned
-  level directly.
+* Q 0..T: the learned codec, level = (levels − 1) · Q / T (each level multiplies the λ it
+  was trained for by a fixed ratio; fractional levels interpolate the gains). Sizes grow
+  with Q. T is the codec's ``quality_top``: 100 for lc2, whose levels reach ≈0.9 bpp.
+* Q T+1..100, lc1 only (T = 80): its top level saturates near 0.2 bpp (BENCHMARKS.md),
+  so the ladder goes on with the scalar quantizer, steps 1.4…0.2, the same as the
+  hand-made ladder's top: larger files (≈0.7 bpp and up) of higher fidelity.
+``--level`` reaches every learned level directly.
 
 In the hand-made modes ``--quality Q`` picks a point on one ladder of quantizer settings,
 ordered so that both size and quality grow with Q (measured on Kodak, BENCHMARKS.md):
@@ -38,21 +39,20 @@ if TYPE_CHECKING:
     from .codec import Analysis, EncodeOptions
 
 PALETTE_TOP = 60
-LEARNED_TOP = 80
 STEP_HIGH, STEP_LOW = 1.4, 0.2
 
 
 VECTORS_PER_ENTRY = 16
 
 
-def settings(q: int, vectors: int = 1 << 30, mode: str = "palette") -> dict:
-    """Quantizer settings of quality q for a latent of ``vectors`` positions."""
+def settings(q: int, vectors: int = 1 << 30, mode: str = "palette", codec=None) -> dict:
+    """Quantizer settings of quality q for a latent of ``vectors`` positions (``codec``:
+    the learned mode's registry.CodecSpec)."""
     if mode == "learned":
-        from .models.registry import DEFAULT_CODEC, codec_by_name
-
-        if q <= LEARNED_TOP:
-            return {"level": (codec_by_name(DEFAULT_CODEC).levels - 1) * q / LEARNED_TOP}
-        t = (q - LEARNED_TOP - 1) / (100 - LEARNED_TOP - 1)
+        top = codec.quality_top
+        if q <= top:
+            return {"level": (codec.levels - 1) * q / top}
+        t = (q - top - 1) / (100 - top - 1)
         return {"mode": "scalar", "step": float(STEP_HIGH * (STEP_LOW / STEP_HIGH) ** t)}
     if q <= PALETTE_TOP:
         k = round(2 ** (1 + 7 * q / PALETTE_TOP))
@@ -70,7 +70,7 @@ def resolve_quality(opts: EncodeOptions, analysis: Analysis) -> EncodeOptions:
     opts = opts.resolved()  # mode "auto" decided before the quality is read
     if opts.quality is None:
         return opts
-    return replace(opts, **settings(opts.quality, _vectors(analysis), opts.mode))
+    return replace(opts, **settings(opts.quality, _vectors(analysis), opts.mode, opts.learned_codec()))
 
 
 @dataclass

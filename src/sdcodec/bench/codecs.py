@@ -170,10 +170,14 @@ class Sdc(Codec):
 
     def versions(self):
         from .. import __version__
+        from ..models.registry import CODECS, DEFAULT_CODEC, RESTORERS
 
         return {
             "sdcodec": __version__,
             "options": ",".join(f"{k}={v}" for k, v in self.options.items()) or "defaults",
+            # retrained weights change results without a version bump: new cells
+            "learned": f"default {DEFAULT_CODEC}; "
+            + ",".join(f"{x.name}:{x.sha256[:12]}" for x in (*CODECS, *RESTORERS)),
         }
 
 

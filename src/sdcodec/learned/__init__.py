@@ -39,6 +39,28 @@ class LoadedCodec:
         return int(self.net.levels)
 
 
+def float_tensors(state: dict, int8: bool = True) -> dict:
+    """A float state dict for safetensors: kernels int8 with a float32 scale per output
+    channel (``NAME.scale``), or fp16; everything else float32."""
+    import torch
+
+    out = {}
+    for name, t in state.items():
+        t = t.detach().float()
+        if t.ndim == 4 and int8:
+            scale = t.abs().amax(dim=(1, 2, 3)).clamp_min(1e-12) / 127
+            out[name] = torch.round(t / scale[:, None, None, None]).to(torch.int8)
+            out[name + ".scale"] = scale
+        else:
+            out[name] = t.to(torch.float16) if t.ndim > 1 else t
+    return out
+
+
+def float_state(tensors: dict, names) -> dict:
+    """The inverse of float_tensors for the parameters ``names`` (a module's state keys)."""
+    return {k: _dequantize(v, tensors.get(k + ".scale")) for k, v in tensors.items() if k in names}
+
+
 def save(path: Path, model, config: dict, int8: bool = True) -> str:
     """Write a trained nets.LatentCodec as safetensors: the float networks' kernels as int8
     with a float32 scale per output channel (``NAME.scale``; fp16 with ``int8=False``, as
@@ -48,17 +70,8 @@ def save(path: Path, model, config: dict, int8: bool = True) -> str:
 
     from . import intnet, tables
 
-    tensors: dict[str, torch.Tensor] = {}
-    for name, t in model.state_dict().items():
-        if name.startswith("h_s."):
-            continue
-        t = t.detach().float()
-        if t.ndim == 4 and int8:
-            scale = t.abs().amax(dim=(1, 2, 3)).clamp_min(1e-12) / 127
-            tensors[name] = torch.round(t / scale[:, None, None, None]).to(torch.int8)
-            tensors[name + ".scale"] = scale
-        else:
-            tensors[name] = t.to(torch.float16) if t.ndim > 1 else t
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("h_s.")}
+    tensors = float_tensors(state, int8)
     for i, layer in enumerate(intnet.export(model.h_s)):
         tensors[f"int_h_s.{i}.weight"] = torch.from_numpy(layer.weight.astype(np.int16))
         tensors[f"int_h_s.{i}.bias"] = torch.from_numpy(layer.bias)
@@ -87,32 +100,35 @@ _CACHE: dict[tuple, LoadedCodec] = {}
 _LOCK = threading.Lock()
 
 
-def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") -> LoadedCodec:
-    from safetensors import safe_open
-
-    from .nets import LatentCodec
+def read_weights(path: Path, sha256: str | None, what: str) -> tuple[dict, dict]:
+    """(config, tensors) of a safetensors weights file, checked against its pinned sha256;
+    every failure is a one-line ModelUnavailableError."""
+    from safetensors import SafetensorError, safe_open
 
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ModelUnavailableError(f"{path}: {exc.strerror or exc}") from None
-    if spec is not None and hashlib.sha256(data).hexdigest() != spec.sha256:
-        raise ModelUnavailableError(f"{path}: sha256 does not match the pinned learned codec")
-    from safetensors import SafetensorError
-
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise ModelUnavailableError(f"{path}: sha256 does not match the pinned {what}")
     try:
         with safe_open(str(path), framework="pt") as f:
-            config = json.loads(f.metadata()["config"])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            return json.loads(f.metadata()["config"]), {k: f.get_tensor(k) for k in f.keys()}
+    except (KeyError, TypeError, ValueError, OSError, SafetensorError) as exc:
+        raise ModelUnavailableError(f"{path}: not a {what} weights file ({first_line(exc)})") from None
+
+
+def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") -> LoadedCodec:
+    from .nets import LatentCodec
+
+    config, tensors = read_weights(path, spec.sha256 if spec else None, "learned codec")
+    try:
         net = LatentCodec(**config["model"])
-        float_state = {
-            k: _dequantize(v, tensors.get(k + ".scale"))
-            for k, v in tensors.items() if k in net.state_dict()
-        }  # fmt: skip
-        missing = [k for k in net.state_dict() if k not in float_state and not k.startswith("h_s.")]
+        state = float_state(tensors, net.state_dict())
+        missing = [k for k in net.state_dict() if k not in state and not k.startswith("h_s.")]
         if missing:
             raise ValueError(f"missing {missing[0]}")
-        net.load_state_dict(float_state, strict=False)
+        net.load_state_dict(state, strict=False)
         hyper = []
         i = 0
         while f"int_h_s.{i}.weight" in tensors:
@@ -128,7 +144,7 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
         y_counts = tensors["y_counts"].numpy().astype(np.int64)
         thresholds = tensors["thresholds"].numpy().astype(np.int64)
         z_counts = tensors["z_counts"].numpy().astype(np.int64)
-    except (KeyError, ValueError, RuntimeError, OSError, SafetensorError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelUnavailableError(
             f"{path}: not a learned-codec weights file ({first_line(exc)})"
         ) from None
@@ -136,12 +152,17 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
     return LoadedCodec(spec, net, hyper, y_counts, thresholds, z_counts, device)
 
 
-def load(spec: CodecSpec, device: str | None = None) -> LoadedCodec:
+def cached(spec, device: str | None, loader):
+    """One loaded network per (kind, id, device) for the process: ``loader(path, spec, device)``."""
     from ..models import default_device
 
     device = device or default_device()
-    key = (spec.id, device)
+    key = (type(spec).__name__, spec.id, device)
     with _LOCK:
         if key not in _CACHE:
-            _CACHE[key] = load_file(WEIGHTS_DIR / spec.file, spec, device)
+            _CACHE[key] = loader(WEIGHTS_DIR / spec.file, spec, device)
         return _CACHE[key]
+
+
+def load(spec: CodecSpec, device: str | None = None) -> LoadedCodec:
+    return cached(spec, device, load_file)

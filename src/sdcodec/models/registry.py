@@ -190,6 +190,11 @@ class CodecSpec:
     sha256: str
     levels: int  # rate levels: a file's level is a float in [0, levels - 1]
     description: str
+    # --quality 0..quality_top walks the levels; above it the scalar quantizer's steps
+    # take over (for a codec whose top level saturates below where they start)
+    quality_top: int = 100
+    # the level without --quality/--level: near 0.1 bpp on Kodak, the rates sdcodec is for
+    default_level: float = 4.0
 
     @property
     def fingerprint(self) -> bytes:
@@ -206,9 +211,28 @@ CODECS: tuple[CodecSpec, ...] = (
         sha256="0a1d1f2c9c3ff13fe8110bf3f85028e817b35742a1cffc5618ca6a079e5c1149",
         levels=8,
         description="hyperprior latent codec for TAEF2, trained here (docs/LEARNED.md)",
+        quality_top=80,
     ),
 )
 DEFAULT_CODEC = "lc1"
+
+
+@dataclass(frozen=True)
+class RestorerSpec:
+    """A learned decode-side latent restorer (sdcodec.learned.restore) for the hand-made
+    quantizers of one autoencoder. Its id is the file's denoiser id (0 and 1 are taken:
+    none, the U-Net); the weights ship in the package, pinned by sha256."""
+
+    name: str
+    id: int
+    autoencoder: str
+    file: str
+    sha256: str
+    description: str
+
+
+# never renumber or reuse an id; a retrained restorer is a new entry
+RESTORERS: tuple[RestorerSpec, ...] = ()
 
 
 def _check_unique() -> None:
@@ -223,6 +247,7 @@ _BY_ID = {s.id: s for s in REGISTRY}
 _BY_NAME = {s.name: s for s in REGISTRY}
 _CODEC_BY_ID = {c.id: c for c in CODECS}
 _CODEC_BY_NAME = {c.name: c for c in CODECS}
+_RESTORER_BY_ID = {r.id: r for r in RESTORERS}
 
 
 def by_id(model_id: int) -> ModelSpec | None:
@@ -243,3 +268,13 @@ def codec_by_id(codec_id: int) -> CodecSpec | None:
 
 def codec_by_name(name: str) -> CodecSpec | None:
     return _CODEC_BY_NAME.get(name)
+
+
+def restorer_by_id(denoiser_id: int) -> RestorerSpec | None:
+    return _RESTORER_BY_ID.get(denoiser_id)
+
+
+def restorer_for(autoencoder: str) -> RestorerSpec | None:
+    """The newest restorer trained for an autoencoder, if any."""
+    found = [r for r in RESTORERS if r.autoencoder == autoencoder]
+    return max(found, key=lambda r: r.id) if found else None
