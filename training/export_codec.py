@@ -4,7 +4,8 @@ Kernels of the float networks as int8 with a float32 scale per output channel (h
 size of fp16, which lc1 shipped with: --fp16), h_s as an integer network, probability tables
 as integers (sdcodec.learned.save). Prints the sha256 to pin in sdcodec/models/registry.py (CODECS).
 
-    python training/export_codec.py runs/lc1 lc1
+    python training/export_codec.py runs/lc1 lc1 --fp16
+    python training/export_codec.py runs/rs1 rs1 --restorer   # a latent restorer
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from sdcodec.learned import WEIGHTS_DIR, save
+from sdcodec.learned import WEIGHTS_DIR, restore, save
 from sdcodec.learned.nets import LatentCodec
 
 
@@ -26,9 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder to write to")
     p.add_argument("--fp16", action="store_true", help="kernels as fp16 (lc1) instead of int8")
+    p.add_argument("--restorer", action="store_true", help="a run of train_restorer.py")
     a = p.parse_args(argv)
     config = json.loads((a.run / "config.json").read_text())
-    model = LatentCodec(**config["model"])
+    model = restore.build(**config["model"]) if a.restorer else LatentCodec(**config["model"])
     final = a.run / "final.pt"
     state = torch.load(final, weights_only=True) if final.exists() else (
         torch.load(a.run / "ckpt.pt", weights_only=False)["model"]
@@ -36,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     model.load_state_dict(state)
     a.out.mkdir(parents=True, exist_ok=True)
     out = a.out / f"{a.name}.safetensors"
-    sha = save(out, model, {"model": config["model"], "run": config["args"]}, int8=not a.fp16)
+    meta = {"model": config["model"], "run": config["args"]}
+    sha = restore.save(out, model, meta) if a.restorer else save(out, model, meta, int8=not a.fp16)
     print(f"{out} {out.stat().st_size} bytes sha256 {sha}")
     return 0
 

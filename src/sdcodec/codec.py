@@ -54,8 +54,9 @@ class EncodeOptions:
     palette_backend: str = "kmeans"  # or "libimagequant" (the `article` extra, GPL)
     denoise_steps: int = 0  # U-Net img2img at decode (models with a U-Net): inference steps
     denoise_strength: float = 0.0  # ... and strength; 0 = no denoising
-    # palette and scalar modes: the learned latent restorer at decode (sdcodec.learned.restore);
-    # None = on where the autoencoder has one and no U-Net denoising is asked for
+    # palette mode: the learned latent restorer at decode (sdcodec.learned.restore); None =
+    # where the autoencoder has one, no U-Net denoising is asked for, and the encoder
+    # finds it brings the pixels closer (it decodes both ways to check)
     restore: bool | None = None
     models_dir: str | None = None  # weights folder; default SDCODEC_MODELS, then the cache
     device: str | None = None  # "cpu", "cuda", ...; default: CUDA when present
@@ -206,7 +207,6 @@ def pack(analysis: Analysis, options: EncodeOptions | None = None) -> bytes:
         raise InputError(
             f"image was analyzed with '{analysis.spec.name}', options ask for '{spec.name}'"
         )
-    prep = analysis.prepared
     if opts.mode == "learned":
         return _pack_learned(analysis, opts)
     params, streams = quant.quantize(
@@ -223,9 +223,30 @@ def pack(analysis: Analysis, options: EncodeOptions | None = None) -> bytes:
         opts.palette_backend,
     )
     coder = entropy.get(entropy.NAMES[opts.coder])
-    height, width = prep.rgb.shape[:2]
     specs = quant.stream_specs(params, spec.latent_channels, *analysis.latent.shape[1:])
-    return _write(analysis, params, int(coder.id), coder.encode(streams, specs), opts)
+    decode = _restoration(analysis, params, streams, specs, opts)
+    return _write(analysis, params, int(coder.id), coder.encode(streams, specs), opts, decode)
+
+
+def _restoration(analysis, params, streams, specs, opts) -> bitstream.DecodeSettings | None:
+    """Palette mode: ask for the learned restorer when it brings the decoded pixels closer
+    to the input — checked here with the decoder, since on flat colours it does not
+    (docs/LEARNED.md). None: the options decide alone (_decode_settings)."""
+    restorer = models.registry.restorer_for(analysis.spec.name)
+    if opts.mode != "palette" or restorer is None or opts.restore is not None or opts.denoise_strength:
+        return None
+    from .learned import restore
+
+    shaped = [s.reshape(sp.shape) for s, sp in zip(streams, specs, strict=True)]
+    latent = quant.dequantize(params, shaped, analysis.spec.latent_channels)
+    decoder = models.load(analysis.spec, "decoder", opts.models_dir, opts.device)
+    ref = analysis.prepared.rgb.astype(np.float32)
+    h, w = ref.shape[:2]
+    errors = [
+        np.mean((np.rint(decoder.decode(x)[:h, :w] * 255) - ref) ** 2)
+        for x in (latent, restore.apply(restorer, latent, 1.0, opts.device))
+    ]
+    return _decode_settings(replace(opts, restore=bool(errors[1] < errors[0])))
 
 
 def _article_map(analysis: Analysis) -> quant.AffineMap:
@@ -240,6 +261,7 @@ def _write(
     coder_id: int,
     payload: bytes,
     opts: EncodeOptions,
+    decode: bitstream.DecodeSettings | None = None,
 ) -> bytes:
     prep, spec = analysis.prepared, analysis.spec
     height, width = prep.rgb.shape[:2]
@@ -252,7 +274,7 @@ def _write(
         source_mode=prep.source_mode,
         quantizer=params.quantizer,
         coder_id=coder_id,
-        decode=_decode_settings(opts),
+        decode=decode if decode is not None else _decode_settings(opts),
     )
     alpha = encode_plane(prep.alpha) if prep.alpha is not None else None
     return bitstream.write(SdcFile(header, params, payload, alpha, prep.icc))
@@ -261,8 +283,8 @@ def _write(
 def _decode_settings(opts: EncodeOptions) -> bitstream.DecodeSettings:
     if not opts.denoise_strength:
         restorer = models.registry.restorer_for(opts.model)
-        # trained on palette and scalar errors only: not the 8-bit or learned modes
-        if opts.restore is not False and restorer and opts.mode in ("palette", "scalar"):
+        # palette mode only: on scalar steps ≤ 1 it measured worse (docs/LEARNED.md)
+        if opts.restore is not False and restorer and opts.mode == "palette":
             return bitstream.DecodeSettings(restorer.id, 0, 1.0, 0)
         return bitstream.DecodeSettings()
     from .denoise import UNET_IMG2IMG

@@ -4,10 +4,10 @@ In the learned mode (the default) ``--quality Q`` (0..100) walks one ladder too:
 
 * Q 0..T: the learned codec, level = (levels − 1) · Q / T (each level multiplies the λ it
   was trained for by a fixed ratio; fractional levels interpolate the gains). Sizes grow
-  with Q. T is the codec's ``quality_top``: 100 for lc2, whose levels reach ≈0.9 bpp.
-* Q T+1..100, lc1 only (T = 80): its top level saturates near 0.2 bpp (BENCHMARKS.md),
-  so the ladder goes on with the scalar quantizer, steps 1.4…0.2, the same as the
-  hand-made ladder's top: larger files (≈0.7 bpp and up) of higher fidelity.
+  with Q. T is the codec's ``quality_top`` (lc1: 80).
+* Q T+1..100: lc1's top level saturates near 0.2 bpp (BENCHMARKS.md), so the ladder goes
+  on with the scalar quantizer, steps 1.4…0.2, the same as the hand-made ladder's top:
+  larger files (≈0.7 bpp and up) of higher fidelity.
 ``--level`` reaches every learned level directly.
 
 In the hand-made modes ``--quality Q`` picks a point on one ladder of quantizer settings,

@@ -232,7 +232,16 @@ class RestorerSpec:
 
 
 # never renumber or reuse an id; a retrained restorer is a new entry
-RESTORERS: tuple[RestorerSpec, ...] = ()
+RESTORERS: tuple[RestorerSpec, ...] = (
+    RestorerSpec(
+        name="rs1",
+        id=2,
+        autoencoder="taef2",
+        file="rs1.safetensors",
+        sha256="5394bcf6aaa6862ede8230eb4651cf08353730e1c558ba31c4029ac52518196d",
+        description="latent restorer for the palette and scalar modes, trained here (docs/LEARNED.md)",
+    ),
+)
 
 
 def _check_unique() -> None:
