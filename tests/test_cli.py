@@ -255,3 +255,14 @@ def test_outputs_get_normal_permissions(tmp_path, crop):
     os.umask(mask)
     for name in ("c.sdc", "d.png"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~mask
+
+
+def test_a_closed_pipe_is_not_an_error():
+    """`sdcodec models | head -1`: the reader leaving early ends the command quietly
+    (`true` leaves before Python has started, so the write always meets a closed pipe)."""
+    import subprocess
+    import sys
+
+    cmd = f"{sys.executable} -m sdcodec models --json | true"
+    out = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=120)
+    assert out.stderr == ""

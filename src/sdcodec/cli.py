@@ -500,6 +500,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _fail("interrupted")
         return 130
+    except BrokenPipeError:  # `sdcodec info x.sdc | head`: the reader left, not an error
+        # Python would report the failed flush of stdout again at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # a bug: still one line, with a way to see more
         if os.environ.get("SDCODEC_DEBUG"):
             raise

@@ -239,7 +239,7 @@ RESTORERS: tuple[RestorerSpec, ...] = (
         autoencoder="taef2",
         file="rs1.safetensors",
         sha256="5394bcf6aaa6862ede8230eb4651cf08353730e1c558ba31c4029ac52518196d",
-        description="latent restorer for the palette and scalar modes, trained here (docs/LEARNED.md)",
+        description="latent restorer for the palette mode, trained here (docs/LEARNED.md)",
     ),
 )
 
