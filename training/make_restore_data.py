@@ -9,6 +9,11 @@ six crops (three photos, 6,144 latent vectors: a 768×512 image's worth), so tha
 are as scarce per vector as on a real image.
 
     python training/make_restore_data.py .train-cache
+    python training/make_restore_data.py .train-cache --codec lc1   # lc1's own errors
+
+With ``--codec NAME`` the crops go through that shipped learned codec instead (its real
+compress → decompress), each at a random level, into
+CACHE/restore_inputs_NAME.npy.
 """
 
 from __future__ import annotations
@@ -32,11 +37,33 @@ def setting(rng: np.random.Generator) -> dict:
     return {"mode": "scalar", "step": float(1.4 * (0.2 / 1.4) ** rng.random())}
 
 
+def learned_errors(a) -> int:
+    from sdcodec import learned, models
+    from sdcodec.learned.coding import compress, decompress
+
+    codec = learned.load(models.registry.codec_by_name(a.codec), "cpu")
+    rng = np.random.default_rng(a.seed)
+    lat = np.load(a.cache / "latents.npy", mmap_mode="r")
+    n, _, h, w = lat.shape
+    out = np.empty(lat.shape, np.float16)
+    levels = rng.uniform(0, codec.levels - 1, n)
+    for i in range(n):  # the real coder: integer hyper-synthesis, rounding, tables
+        x = lat[i].astype(np.float32)
+        out[i] = decompress(codec, compress(codec, x, levels[i]), h, w, levels[i])
+    np.save(a.cache / f"restore_inputs_{a.codec}.npy", out)
+    (a.cache / f"restore_settings_{a.codec}.txt").write_text("".join(f"level={v:.3f}\n" for v in levels))
+    print(f"latent MSE {np.mean((out.astype(np.float32) - lat.astype(np.float32)) ** 2):.4f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("cache", type=Path)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--codec", help="a shipped learned codec instead of the hand-made modes")
     a = p.parse_args(argv)
+    if a.codec:
+        return learned_errors(a)
     rng = np.random.default_rng(a.seed)
     lat = np.load(a.cache / "latents.npy", mmap_mode="r")
     n, c, h, w = lat.shape

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--msssim", type=float, default=0.02, help="β of the structural term")
+    p.add_argument("--inputs", default="restore_inputs.npy", help="in CACHE: the degraded latents")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     a.out.mkdir(parents=True, exist_ok=True)
-    noisy = np.load(a.cache / "restore_inputs.npy", mmap_mode="r")
+    noisy = np.load(a.cache / a.inputs, mmap_mode="r")
     crops = np.load(a.cache / "crops.npy", mmap_mode="r")
     train_n = noisy.shape[0] - HOLDOUT
     hold_x = torch.from_numpy(noisy[train_n : train_n + 16].astype(np.float32))

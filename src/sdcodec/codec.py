@@ -115,8 +115,8 @@ class EncodeOptions:
             if not (1 <= self.denoise_steps <= MAX_STEPS and 0 < self.denoise_strength <= 1):
                 raise InputError(f"denoising needs 1..{MAX_STEPS} steps and a strength in (0, 1]")
         if self.restore:
-            if models.registry.restorer_for(spec.name) is None:
-                raise InputError(f"model '{spec.name}' has no learned restorer")
+            if models.registry.restorer_for(spec.name, self.mode) is None:
+                raise InputError(f"model '{spec.name}' has no learned restorer for mode '{self.mode}'")
             if self.denoise_strength:
                 raise InputError("choose U-Net denoising or the learned restorer, not both")
         if self.codec is not None and models.registry.codec_by_name(self.codec) is None:
@@ -282,9 +282,9 @@ def _write(
 
 def _decode_settings(opts: EncodeOptions) -> bitstream.DecodeSettings:
     if not opts.denoise_strength:
-        restorer = models.registry.restorer_for(opts.model)
-        # palette mode only: on scalar steps ≤ 1 it measured worse (docs/LEARNED.md)
-        if opts.restore is not False and restorer and opts.mode == "palette":
+        # one per mode it was trained for; none for scalar (rs1 measured worse on steps ≤ 1)
+        restorer = models.registry.restorer_for(opts.model, opts.mode)
+        if opts.restore is not False and restorer:
             return bitstream.DecodeSettings(restorer.id, 0, 1.0, 0)
         return bitstream.DecodeSettings()
     from .denoise import UNET_IMG2IMG

@@ -229,6 +229,7 @@ class RestorerSpec:
     file: str
     sha256: str
     description: str
+    mode: str = "palette"  # the quantizer mode whose errors it was trained on
 
 
 # never renumber or reuse an id; a retrained restorer is a new entry
@@ -283,7 +284,7 @@ def restorer_by_id(denoiser_id: int) -> RestorerSpec | None:
     return _RESTORER_BY_ID.get(denoiser_id)
 
 
-def restorer_for(autoencoder: str) -> RestorerSpec | None:
-    """The newest restorer trained for an autoencoder, if any."""
-    found = [r for r in RESTORERS if r.autoencoder == autoencoder]
+def restorer_for(autoencoder: str, mode: str = "palette") -> RestorerSpec | None:
+    """The newest restorer trained for an autoencoder's mode, if any."""
+    found = [r for r in RESTORERS if r.autoencoder == autoencoder and r.mode == mode]
     return max(found, key=lambda r: r.id) if found else None
