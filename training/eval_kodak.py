@@ -27,7 +27,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("kodak", type=Path)
     p.add_argument("--images", default="kodim01,kodim03,kodim05,kodim07,kodim15,kodim19,kodim21,kodim23")
     p.add_argument("--levels", default="0,1,2,3,4,5,6,7")
+    p.add_argument("--restorer", type=Path,
+                   help="final.pt of a train_restorer.py run: adds PSNR after it")
     a = p.parse_args(argv)
+    restorer = None
+    if a.restorer:
+        import torch
+
+        from sdcodec.learned.restore import build
+
+        restorer = build()
+        restorer.load_state_dict(torch.load(a.restorer, weights_only=True))
+        restorer.eval()
     codec = load_file(a.weights, device="cpu")
     spec = models.by_name("taef2")
     enc, dec = models.load(spec, "encoder"), models.load(spec, "decoder")
@@ -48,12 +59,18 @@ def main(argv: list[str] | None = None) -> int:
         for lv in levels:
             data = compress(codec, lat, lv)
             rec = decompress(codec, data, *lat.shape[1:], lv)
-            res[lv].append((8 * len(data) / (h * w), psnr(rec)))
+            row = [8 * len(data) / (h * w), psnr(rec)]
+            if restorer is not None:
+                with torch.no_grad():
+                    row.append(psnr(restorer(torch.from_numpy(rec)[None])[0].numpy()))
+            res[lv].append(row)
     print(f"TAEF2 ceiling {np.mean(base):.2f} dB on {len(base)} images")
-    print("| level | bpp | PSNR dB |\n|---|---|---|")
+    extra = " with the restorer |" if restorer is not None else ""
+    print(f"| level | bpp | PSNR dB |{extra}\n|---|---|---|{'---|' if extra else ''}")
     for lv, rows in res.items():
-        r = np.array(rows)
-        print(f"| {lv:g} | {r[:, 0].mean():.3f} | {r[:, 1].mean():.2f} |")
+        m = np.array(rows).mean(axis=0)
+        after = f" {m[2]:.2f} ({m[2] - m[1]:+.2f}) |" if restorer is not None else ""
+        print(f"| {lv:g} | {m[0]:.3f} | {m[1]:.2f} |{after}")
     return 0
 
 
