@@ -4,8 +4,9 @@ Phase 1 ("proxy"): distortion = the latent error seen through the decoder's aver
 Jacobian, eᵀ M e per latent position with M = E[Jᵀ J] (32 × 32, estimated once with
 vector–Jacobian products of the frozen TAEF2 decoder): pixel MSE without running the
 decoder. Phase 2 ("pixel"): the real pixel MSE against the original crop through the frozen
-decoder, on smaller crops, optionally plus a structural term (1 − MS-SSIM). Loss = bpp + λ(level) · 255² · MSE, level drawn at random per
-sample in [0, levels − 1], λ(level) = λ0 · ratio^level.
+decoder, on smaller crops, optionally plus a structural term β · (1 − MS-SSIM).
+Loss = bpp + λ(level) · 255² · MSE, level drawn at random per sample in [0, levels − 1],
+λ(level) = λ0 · ratio^level.
 
 Checkpoints every few minutes (OUT/ckpt.pt) and resumes from them; log in OUT/log.txt.
 

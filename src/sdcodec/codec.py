@@ -225,16 +225,17 @@ def pack(analysis: Analysis, options: EncodeOptions | None = None) -> bytes:
     coder = entropy.get(entropy.NAMES[opts.coder])
     specs = quant.stream_specs(params, spec.latent_channels, *analysis.latent.shape[1:])
     decode = _restoration(analysis, params, streams, specs, opts)
-    return _write(analysis, params, int(coder.id), coder.encode(streams, specs), opts, decode)
+    return _write(analysis, params, int(coder.id), coder.encode(streams, specs), decode)
 
 
-def _restoration(analysis, params, streams, specs, opts) -> bitstream.DecodeSettings | None:
-    """Palette mode: ask for the learned restorer when it brings the decoded pixels closer
-    to the input — checked here with the decoder, since on flat colours it does not
-    (docs/LEARNED.md). None: the options decide alone (_decode_settings)."""
-    restorer = models.registry.restorer_for(analysis.spec.name)
-    if opts.mode != "palette" or restorer is None or opts.restore is not None or opts.denoise_strength:
-        return None
+def _restoration(analysis, params, streams, specs, opts) -> bitstream.DecodeSettings:
+    """The decode settings, a learned restorer kept only when it brings the decoded pixels
+    closer to the input — checked here with the decoder unless the options force it either
+    way, since on flat colours it does not help (docs/LEARNED.md)."""
+    settings = _decode_settings(opts)
+    restorer = models.registry.restorer_by_id(settings.denoiser)
+    if restorer is None or opts.restore is not None:
+        return settings
     from .learned import restore
 
     shaped = [s.reshape(sp.shape) for s, sp in zip(streams, specs, strict=True)]
@@ -246,7 +247,7 @@ def _restoration(analysis, params, streams, specs, opts) -> bitstream.DecodeSett
         np.mean((np.rint(decoder.decode(x)[:h, :w] * 255) - ref) ** 2)
         for x in (latent, restore.apply(restorer, latent, 1.0, opts.device))
     ]
-    return _decode_settings(replace(opts, restore=bool(errors[1] < errors[0])))
+    return settings if errors[1] < errors[0] else bitstream.DecodeSettings()
 
 
 def _article_map(analysis: Analysis) -> quant.AffineMap:
@@ -260,8 +261,7 @@ def _write(
     params: quant.QuantParams,
     coder_id: int,
     payload: bytes,
-    opts: EncodeOptions,
-    decode: bitstream.DecodeSettings | None = None,
+    decode: bitstream.DecodeSettings,
 ) -> bytes:
     prep, spec = analysis.prepared, analysis.spec
     height, width = prep.rgb.shape[:2]
@@ -274,7 +274,7 @@ def _write(
         source_mode=prep.source_mode,
         quantizer=params.quantizer,
         coder_id=coder_id,
-        decode=decode if decode is not None else _decode_settings(opts),
+        decode=decode,
     )
     alpha = encode_plane(prep.alpha) if prep.alpha is not None else None
     return bitstream.write(SdcFile(header, params, payload, alpha, prep.icc))
@@ -305,7 +305,7 @@ def _pack_learned(analysis: Analysis, opts: EncodeOptions) -> bytes:
     level = float(np.float32(level))  # what the file stores is what the encoder uses
     payload = coding.compress(codec, analysis.latent, level)
     params = quant.QuantParams(quant.QuantizerId.LEARNED, None, codec_id=spec.id, level=level)
-    return _write(analysis, params, bitstream.HYPERPRIOR_CODER, payload, opts)
+    return _write(analysis, params, bitstream.HYPERPRIOR_CODER, payload, _decode_settings(opts))
 
 
 def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:
