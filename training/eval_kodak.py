@@ -28,17 +28,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", default="kodim01,kodim03,kodim05,kodim07,kodim15,kodim19,kodim21,kodim23")
     p.add_argument("--levels", default="0,1,2,3,4,5,6,7")
     p.add_argument("--restorer", type=Path,
-                   help="final.pt of a train_restorer.py run: adds PSNR after it")
+                   help="a restorer (.safetensors, or final.pt of a train_restorer.py run): adds PSNR after it")
     a = p.parse_args(argv)
     restorer = None
     if a.restorer:
+        import json
+
         import torch
 
-        from sdcodec.learned.restore import build
+        from sdcodec.learned import restore
 
-        restorer = build()
-        restorer.load_state_dict(torch.load(a.restorer, weights_only=True))
-        restorer.eval()
+        if a.restorer.suffix == ".safetensors":
+            restorer = restore.load_file(a.restorer)
+        else:  # the run's own config says the network's size
+            config = json.loads((a.restorer.parent / "config.json").read_text())["model"]
+            restorer = restore.build(**config)
+            restorer.load_state_dict(torch.load(a.restorer, weights_only=True))
+            restorer.eval()
     codec = load_file(a.weights, device="cpu")
     spec = models.by_name("taef2")
     enc, dec = models.load(spec, "encoder"), models.load(spec, "decoder")

@@ -46,6 +46,20 @@ def crops_of(path: Path, n: int, rng: np.random.Generator) -> list[np.ndarray]:
     return out
 
 
+def encode_crops(crops: np.ndarray, batch: int = 16) -> np.ndarray:
+    """(N, 256, 256, 3) uint8 → (N, 32, 32, 32) float16 TAEF2 latents."""
+    enc = load(by_name("taef2"), "encoder", device="cpu")
+    lat = np.empty((len(crops), 32, CROP // 8, CROP // 8), np.float16)
+    t0 = time.time()
+    with torch.inference_mode():
+        for i in range(0, len(crops), batch):
+            x = torch.from_numpy(crops[i : i + batch]).permute(0, 3, 1, 2).float() / 255
+            lat[i : i + batch] = enc.net(x).numpy().astype(np.float16)
+            if i % (batch * 20) == 0:
+                print(f"{i}/{len(crops)} {time.time() - t0:.0f}s", flush=True)
+    return lat
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("src", type=Path)
@@ -65,17 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     np.save(a.out / "crops.npy", crops_arr)
     (a.out / "files.txt").write_text("\n".join(names) + "\n")
-    enc = load(by_name("taef2"), "encoder", device="cpu")
-    lat = np.empty((len(crops_arr), 32, CROP // 8, CROP // 8), np.float16)
-    t0 = time.time()
-    with torch.inference_mode():
-        for i in range(0, len(crops_arr), a.batch):
-            x = torch.from_numpy(crops_arr[i : i + a.batch]).permute(0, 3, 1, 2).float() / 255
-            lat[i : i + a.batch] = enc.net(x).numpy().astype(np.float16)
-            if i % (a.batch * 20) == 0:
-                print(f"{i}/{len(crops_arr)} {time.time() - t0:.0f}s", flush=True)
+    lat = encode_crops(crops_arr, a.batch)
     np.save(a.out / "latents.npy", lat)
-    print(f"{len(crops_arr)} crops from {len(set(names))} files in {time.time() - t0:.0f}s")
+    print(f"{len(crops_arr)} crops from {len(set(names))} files")
     return 0
 
 

@@ -22,14 +22,14 @@ from .errors import (
     UnsupportedVersionError,
     WeightsMismatchError,
 )
-from .models.registry import by_id, codec_by_id
+from .models.registry import by_id, codec_by_id, restorer_by_id
 from .quant import AffineMap, QuantizerId, QuantParams
 
 MAGIC = b"\x89SDC\r\n\x1a\n"
 MAJOR = 1
 # 1.1 added the scalar quantizer (3) and the ctx coder (2); 1.2 the learned quantizer (4)
 # with the hyperprior coder (3). Older files still read.
-MINOR = 3
+MINOR = 4
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS default
 MAX_ICC_BYTES = 16 << 20
 MAX_SOURCE_MODE_LEN = 16
@@ -176,6 +176,19 @@ def _parse_head(p: bytes, max_pixels: int) -> Header:
         model_id, fp, width, height, MODES[mode], src.decode("ascii"), quantizer, coder_id,
         DecodeSettings(denoiser, steps, strength, seed),
     )  # fmt: skip
+
+
+def _check_restorer(denoiser: int, quant: QuantParams) -> None:
+    """A learned restorer only on the files it was trained for: its quantizer mode and,
+    for learned files, its codec (on others it was never measured)."""
+    restorer = restorer_by_id(denoiser)
+    if restorer is None:
+        return
+    mode = quant.quantizer.name.lower()
+    codec = codec_by_id(quant.codec_id).name if quant.quantizer is QuantizerId.LEARNED else ""
+    if (restorer.mode, restorer.codec) != (mode, codec):
+        wanted = f"{restorer.mode} {restorer.codec}".strip()
+        raise FormatError(f"restorer {restorer.name} is for {wanted} files, not {f'{mode} {codec}'.strip()}")
 
 
 def _known_ids() -> list[int]:
@@ -330,6 +343,7 @@ def read(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, header_only: bool = 
         raise FormatError("HEAD or QUAN section missing")
     if (quant.quantizer is QuantizerId.LEARNED) != (header.coder_id == HYPERPRIOR_CODER):
         raise FormatError("the learned quantizer goes with coder 3 (hyperprior), and only it")
+    _check_restorer(header.decode.denoiser, quant)
     if header_only:
         return SdcFile(header, quant, b"", minor=minor, sections=listing)
     missing = _REQUIRED - found.keys()

@@ -440,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--denoise-strength", type=float, default=dflt.denoise_strength,
                    metavar="X", help="U-Net models: img2img strength at decode (the article: 0.04)")  # fmt: skip
     e.add_argument("--no-restore", action="store_true",
-                   help="palette mode: do not ask the decoder for the learned restorer")
+                   help="do not ask the decoder for the learned restorer (palette mode, lc1)")
     e.add_argument("-v", "--verbose", action="store_true", help="print each file's size")
     e.add_argument(
         "--ray", action="store_true", help="encode a folder over a Ray Dataset (the ray extra)"

@@ -54,9 +54,9 @@ class EncodeOptions:
     palette_backend: str = "kmeans"  # or "libimagequant" (the `article` extra, GPL)
     denoise_steps: int = 0  # U-Net img2img at decode (models with a U-Net): inference steps
     denoise_strength: float = 0.0  # ... and strength; 0 = no denoising
-    # palette mode: the learned latent restorer at decode (sdcodec.learned.restore); None =
-    # where the autoencoder has one, no U-Net denoising is asked for, and the encoder
-    # finds it brings the pixels closer (it decodes both ways to check)
+    # the learned latent restorer at decode (sdcodec.learned.restore), where one was trained
+    # for this mode (and learned codec); None = when no U-Net denoising is asked for and,
+    # in palette mode, the encoder finds it brings the pixels closer (it decodes both ways)
     restore: bool | None = None
     models_dir: str | None = None  # weights folder; default SDCODEC_MODELS, then the cache
     device: str | None = None  # "cpu", "cuda", ...; default: CUDA when present
@@ -66,6 +66,11 @@ class EncodeOptions:
         """The learned codec these options ask for, if it exists and codes this model."""
         codec = models.registry.codec_by_name(self.codec or models.registry.DEFAULT_CODEC)
         return codec if codec is not None and codec.autoencoder == self.model else None
+
+    def restorer(self) -> models.registry.RestorerSpec | None:
+        """The learned restorer trained for these options' mode (and learned codec)."""
+        codec = self.learned_codec() if self.mode == "learned" else None
+        return models.registry.restorer_for(self.model, self.mode, codec.name if codec else "")
 
     def resolved(self) -> EncodeOptions:
         """The preset applied and mode "auto" decided."""
@@ -115,7 +120,7 @@ class EncodeOptions:
             if not (1 <= self.denoise_steps <= MAX_STEPS and 0 < self.denoise_strength <= 1):
                 raise InputError(f"denoising needs 1..{MAX_STEPS} steps and a strength in (0, 1]")
         if self.restore:
-            if models.registry.restorer_for(spec.name, self.mode) is None:
+            if self.restorer() is None:
                 raise InputError(f"model '{spec.name}' has no learned restorer for mode '{self.mode}'")
             if self.denoise_strength:
                 raise InputError("choose U-Net denoising or the learned restorer, not both")
@@ -224,25 +229,30 @@ def pack(analysis: Analysis, options: EncodeOptions | None = None) -> bytes:
     )
     coder = entropy.get(entropy.NAMES[opts.coder])
     specs = quant.stream_specs(params, spec.latent_channels, *analysis.latent.shape[1:])
-    decode = _restoration(analysis, params, streams, specs, opts)
+    shaped = [x.reshape(sp.shape) for x, sp in zip(streams, specs, strict=True)]
+    decode = _restoration(
+        analysis, lambda: quant.dequantize(params, shaped, spec.latent_channels), opts
+    )
     return _write(analysis, params, int(coder.id), coder.encode(streams, specs), decode)
 
 
-def _restoration(analysis, params, streams, specs, opts) -> bitstream.DecodeSettings:
+def _restoration(analysis: Analysis, decoded, opts: EncodeOptions) -> bitstream.DecodeSettings:
     """The decode settings, a learned restorer kept only when it brings the decoded pixels
     closer to the input — checked here with the decoder unless the options force it either
-    way, since on flat colours it does not help (docs/LEARNED.md)."""
+    way, since on some flat colours and hard-edged shapes it does not help (docs/LEARNED.md).
+    ``decoded`` computes the latent the decoder will see before restoration."""
     settings = _decode_settings(opts)
     restorer = models.registry.restorer_by_id(settings.denoiser)
     if restorer is None or opts.restore is not None:
         return settings
     from .learned import restore
 
-    shaped = [s.reshape(sp.shape) for s, sp in zip(streams, specs, strict=True)]
-    latent = quant.dequantize(params, shaped, analysis.spec.latent_channels)
+    latent = decoded()
     decoder = models.load(analysis.spec, "decoder", opts.models_dir, opts.device)
     ref = analysis.prepared.rgb.astype(np.float32)
     h, w = ref.shape[:2]
+    # the whole image, decoded both ways: sampled tiles measured wrong on 4 of 8 Kodak
+    # images (TAEF2's GroupNorm statistics are global; docs/LEARNED.md)
     errors = [
         np.mean((np.rint(decoder.decode(x)[:h, :w] * 255) - ref) ** 2)
         for x in (latent, restore.apply(restorer, latent, 1.0, opts.device))
@@ -283,7 +293,7 @@ def _write(
 def _decode_settings(opts: EncodeOptions) -> bitstream.DecodeSettings:
     if not opts.denoise_strength:
         # one per mode it was trained for; none for scalar (rs1 measured worse on steps ≤ 1)
-        restorer = models.registry.restorer_for(opts.model, opts.mode)
+        restorer = opts.restorer()
         if opts.restore is not False and restorer:
             return bitstream.DecodeSettings(restorer.id, 0, 1.0, 0)
         return bitstream.DecodeSettings()
@@ -305,7 +315,9 @@ def _pack_learned(analysis: Analysis, opts: EncodeOptions) -> bytes:
     level = float(np.float32(level))  # what the file stores is what the encoder uses
     payload = coding.compress(codec, analysis.latent, level)
     params = quant.QuantParams(quant.QuantizerId.LEARNED, None, codec_id=spec.id, level=level)
-    return _write(analysis, params, bitstream.HYPERPRIOR_CODER, payload, _decode_settings(opts))
+    h, w = analysis.latent.shape[1:]
+    decode = _restoration(analysis, lambda: coding.decompress(codec, payload, h, w, level), opts)
+    return _write(analysis, params, bitstream.HYPERPRIOR_CODER, payload, decode)
 
 
 def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:

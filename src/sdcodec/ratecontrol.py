@@ -87,10 +87,15 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
     if opts.target_bpp is not None:
         budget = min(budget, opts.target_bpp * width * height / 8)
     cache: dict[int, bytes] = {}
+    # the search skips the encoder's restorer check: it changes a header field, not the size
+    search = replace(opts, restore=False if opts.restore is None else opts.restore)
 
-    def at(q: int) -> bytes:
-        if q not in cache:
+    def at(q: int, final: bool = False) -> bytes:
+        if final and search.restore is not opts.restore:
             fixed = replace(opts, quality=q, target_bpp=None, max_bytes=None)
+            return pack(analysis, resolve_quality(fixed, analysis))
+        if q not in cache:
+            fixed = replace(search, quality=q, target_bpp=None, max_bytes=None)
             cache[q] = pack(analysis, resolve_quality(fixed, analysis))
         return cache[q]
 
@@ -105,4 +110,4 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
             lo = mid
         else:
             hi = mid - 1
-    return Fit(at(lo), lo)
+    return Fit(at(lo, final=True), lo)

@@ -219,9 +219,10 @@ DEFAULT_CODEC = "lc1"
 
 @dataclass(frozen=True)
 class RestorerSpec:
-    """A learned decode-side latent restorer (sdcodec.learned.restore) for the hand-made
-    quantizers of one autoencoder. Its id is the file's denoiser id (0 and 1 are taken:
-    none, the U-Net); the weights ship in the package, pinned by sha256."""
+    """A learned decode-side latent restorer (sdcodec.learned.restore) for one quantizer
+    mode of one autoencoder — for mode "learned", of one learned codec, whose errors it
+    was trained on. Its id is the file's denoiser id (0 and 1 are taken: none, the U-Net);
+    the weights ship in the package, pinned by sha256."""
 
     name: str
     id: int
@@ -230,6 +231,7 @@ class RestorerSpec:
     sha256: str
     description: str
     mode: str = "palette"  # the quantizer mode whose errors it was trained on
+    codec: str = ""  # mode "learned": the learned codec's name
 
 
 # never renumber or reuse an id; a retrained restorer is a new entry
@@ -241,6 +243,16 @@ RESTORERS: tuple[RestorerSpec, ...] = (
         file="rs1.safetensors",
         sha256="5394bcf6aaa6862ede8230eb4651cf08353730e1c558ba31c4029ac52518196d",
         description="latent restorer for the palette mode, trained here (docs/LEARNED.md)",
+    ),
+    RestorerSpec(
+        name="rs2",
+        id=3,
+        autoencoder="taef2",
+        file="rs2.safetensors",
+        sha256="b5486fda8670eb26c83f9761c7bc698157a95313611fb21c6cee1b4f01c529b5",
+        description="latent restorer for the learned codec lc1, trained here (docs/LEARNED.md)",
+        mode="learned",
+        codec="lc1",
     ),
 )
 
@@ -284,7 +296,7 @@ def restorer_by_id(denoiser_id: int) -> RestorerSpec | None:
     return _RESTORER_BY_ID.get(denoiser_id)
 
 
-def restorer_for(autoencoder: str, mode: str = "palette") -> RestorerSpec | None:
-    """The newest restorer trained for an autoencoder's mode, if any."""
-    found = [r for r in RESTORERS if r.autoencoder == autoencoder and r.mode == mode]
+def restorer_for(autoencoder: str, mode: str = "palette", codec: str = "") -> RestorerSpec | None:
+    """The newest restorer trained for an autoencoder's mode (and learned codec), if any."""
+    found = [r for r in RESTORERS if (r.autoencoder, r.mode, r.codec) == (autoencoder, mode, codec)]
     return max(found, key=lambda r: r.id) if found else None
