@@ -23,7 +23,7 @@ from pathlib import Path
 FLOOR_S = {"fp32": 1.3, "bf16": 0.65}
 
 
-def _sdc_worker(files: list[str], precision: str, compile_: bool) -> dict:
+def _sdc_worker(files: list[str], precision: str, compile_: bool, restore: bool = True) -> dict:
     os.environ["SDCODEC_PRECISION"] = precision
     os.environ["SDCODEC_COMPILE"] = "1" if compile_ else "0"
     import numpy as np
@@ -47,7 +47,7 @@ def _sdc_worker(files: list[str], precision: str, compile_: bool) -> dict:
     for i, f in enumerate(files):
         im = Image.open(f).convert("RGB")
         t = time.perf_counter()
-        data = sdcodec.encode(im)
+        data = sdcodec.encode(im, sdcodec.EncodeOptions(restore=None if restore else False))
         te = time.perf_counter() - t
         t = time.perf_counter()
         out = sdcodec.decode(data)
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         sep = rest.index("--")
         opts, files = rest[:sep], rest[sep + 1 :]
         if kind == "sdc":
-            res = _sdc_worker(files, opts[0], opts[1] == "1")
+            res = _sdc_worker(files, opts[0], opts[1] == "1", opts[2] == "1")
         else:
             res = _classic_worker(files, kind)
         res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -128,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     files = sorted(str(f) for f in a.folder.glob("*.png"))[: a.images]
     rows = []
-    for label, prec, comp in (("sdcodec fp32", "fp32", "0"), ("sdcodec bf16", "bf16", "0"),
-                              ("sdcodec bf16 + torch.compile", "bf16", "1")):  # fmt: skip
-        r = _child("sdc", [prec, comp], files)
+    # the default encode checks the learned restorer (two decoder runs); --no-restore does not
+    for label, prec, comp, rest in (("sdcodec fp32", "fp32", "0", "1"), ("sdcodec bf16", "bf16", "0", "1"),
+                                    ("sdcodec bf16 --no-restore", "bf16", "0", "0"),
+                                    ("sdcodec bf16 + torch.compile", "bf16", "1", "1")):  # fmt: skip
+        r = _child("sdc", [prec, comp, rest], files)
         r["ratio"] = r["decode_s"] / FLOOR_S[prec]
         rows.append((label, r))
     for name in ("jpeg", "webp", "avif", "jxl"):
