@@ -64,6 +64,19 @@ def test_learned_files_ask_for_rs2_and_it_helps(kodak, image):
     assert gain >= 0.6 * GAIN_LC1[image], gain
 
 
+def test_rate_control_keeps_the_check_for_the_file_it_returns(kodak):
+    """The search runs without the check (it cannot change a size); the file it returns
+    is checked like any other: here rs2 helps, so it is asked for, on the same bytes."""
+    from PIL import Image
+
+    src = Image.open(kodak / "kodim03.png").convert("RGB").crop((200, 100, 456, 356))
+    auto = sdcodec.encode(src, EncodeOptions(target_bpp=0.15))
+    off = sdcodec.encode(src, EncodeOptions(target_bpp=0.15, restore=False))
+    assert bitstream.read(auto).header.decode.denoiser == RS2.id
+    assert bitstream.read(off).header.decode.denoiser == 0
+    assert len(auto) == len(off) and bitstream.read(auto).payload == bitstream.read(off).payload
+
+
 def test_encoder_declines_rs2_where_it_would_hurt():
     """rs2 was trained with flat, gradient, shape and text crops besides the photos, and
     still lowers this flat colour (by 1.6 dB when measured): the encoder's check leaves it

@@ -55,8 +55,8 @@ class EncodeOptions:
     denoise_steps: int = 0  # U-Net img2img at decode (models with a U-Net): inference steps
     denoise_strength: float = 0.0  # ... and strength; 0 = no denoising
     # the learned latent restorer at decode (sdcodec.learned.restore), where one was trained
-    # for this mode (and learned codec); None = when no U-Net denoising is asked for and,
-    # in palette mode, the encoder finds it brings the pixels closer (it decodes both ways)
+    # for this mode (and learned codec); None = when no U-Net denoising is asked for and
+    # the encoder finds it brings the pixels closer (it decodes both ways to check)
     restore: bool | None = None
     models_dir: str | None = None  # weights folder; default SDCODEC_MODELS, then the cache
     device: str | None = None  # "cpu", "cuda", ...; default: CUDA when present
