@@ -260,6 +260,16 @@ def _restoration(analysis: Analysis, decoded, opts: EncodeOptions) -> bitstream.
     return settings if errors[1] < errors[0] else bitstream.DecodeSettings()
 
 
+def with_restoration(analysis: Analysis, data: bytes, opts: EncodeOptions) -> bytes:
+    """A file packed without the restorer check, its decode settings decided as ``pack``
+    with ``opts`` would: from the file's own latent, without quantizing again."""
+    f = bitstream.read(data)
+    decode = _restoration(analysis, lambda: decode_latent(f, opts.device), opts)
+    if decode == f.header.decode:
+        return data
+    return bitstream.write(replace(f, header=replace(f.header, decode=decode)))
+
+
 def _article_map(analysis: Analysis) -> quant.AffineMap:
     from .quant.article import article_map
 

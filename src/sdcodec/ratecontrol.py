@@ -80,7 +80,7 @@ class Fit:
 
 
 def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
-    from .codec import pack
+    from .codec import pack, with_restoration
 
     height, width = analysis.prepared.rgb.shape[:2]
     budget = opts.max_bytes if opts.max_bytes is not None else float("inf")
@@ -93,7 +93,7 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
     def at(q: int, final: bool = False) -> bytes:
         if final and search.restore is not opts.restore:
             fixed = replace(opts, quality=q, target_bpp=None, max_bytes=None)
-            return pack(analysis, resolve_quality(fixed, analysis))
+            return with_restoration(analysis, at(q), resolve_quality(fixed, analysis))
         if q not in cache:
             fixed = replace(search, quality=q, target_bpp=None, max_bytes=None)
             cache[q] = pack(analysis, resolve_quality(fixed, analysis))

@@ -1,6 +1,7 @@
 """Decode-side latent restoration, learned: the counterpart of the article's U-Net
-denoising for the hand-made palette mode (trained on palette and scalar errors; on fine
-scalar steps it measured worse, so files of that mode do not ask for it).
+denoising. rs1 serves the hand-made palette mode (trained on palette and scalar errors;
+on fine scalar steps it measured worse, so files of that mode do not ask for it), rs2
+the learned codec lc1 (trained on lc1's own errors).
 
 A small residual CNN at latent resolution maps a dequantized latent to a cleaner one,
 latent + strength · body(latent). It is trained here on exactly the errors sdcodec's own
