@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .bitstream import DEFAULT_MAX_PIXELS
 from .codec import EncodeOptions, decode, encode, info, read_file
 from .errors import InputError, SdcodecError
 from .imageio import IMAGE_EXTENSIONS
+from .learned.refine import DEFAULT_STEPS as REFINE_STEPS
 from .quant import MODES
 
 PROG = "sdcodec"
@@ -165,6 +167,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         denoise_steps=args.denoise_steps,
         denoise_strength=args.denoise_strength,
         restore=False if args.no_restore else None,
+        refine=args.refine,
         quality=args.quality,
         target_bpp=args.target_bpp,
         max_bytes=args.max_bytes,
@@ -441,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="X", help="U-Net models: img2img strength at decode (the article: 0.04)")  # fmt: skip
     e.add_argument("--no-restore", action="store_true",
                    help="do not ask the decoder for the learned restorer (palette mode, lc1)")
+    e.add_argument("--refine", type=int, nargs="?", const=REFINE_STEPS, default=0, metavar="STEPS",
+                   help="learned mode: refine the symbols for this image with STEPS gradient "
+                   f"steps (default {REFINE_STEPS}): sharper at the same size, encoding "
+                   "≈1.5 s per step at 768×512 on 2 CPU cores; the decoder is unchanged")  # fmt: skip
     e.add_argument("-v", "--verbose", action="store_true", help="print each file's size")
     e.add_argument(
         "--ray", action="store_true", help="encode a folder over a Ray Dataset (the ray extra)"
@@ -493,7 +500,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "precision", None):
         os.environ["SDCODEC_PRECISION"] = args.precision  # read where models are loaded
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            # our own warnings as one line each, like the errors
+            warnings.showwarning = lambda msg, *_a, **_k: print(f"{PROG}: warning: {msg}", file=sys.stderr)
+            return args.func(args)
     except SdcodecError as exc:
         _fail(str(exc))
         return 1

@@ -17,6 +17,8 @@ from .entropy.plane import decode_plane, encode_plane
 from .errors import InputError, SdcodecError
 
 ImageLike = Image.Image | str | os.PathLike
+MAX_REFINE_STEPS = 200
+CODER_SLACK = 16  # bytes: range-coder words and rounding above the tables' bits
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class EncodeOptions:
     # for this mode (and learned codec); None = when no U-Net denoising is asked for and
     # the encoder finds it brings the pixels closer (it decodes both ways to check)
     restore: bool | None = None
+    # learned mode: gradient steps that refine y's symbols for this image (learned/refine.py);
+    # slower encoding, the same decoder. 0 = the analysis network's symbols as they are
+    refine: int = 0
     models_dir: str | None = None  # weights folder; default SDCODEC_MODELS, then the cache
     device: str | None = None  # "cpu", "cuda", ...; default: CUDA when present
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -124,6 +129,10 @@ class EncodeOptions:
                 raise InputError(f"model '{spec.name}' has no learned restorer for mode '{self.mode}'")
             if self.denoise_strength:
                 raise InputError("choose U-Net denoising or the learned restorer, not both")
+        if not 0 <= self.refine <= MAX_REFINE_STEPS:
+            raise InputError(f"refine steps must be 0..{MAX_REFINE_STEPS}, got {self.refine}")
+        if self.refine and self.mode != "learned" and self.quality is None:
+            raise InputError(f"refinement is for the learned codec's symbols, not mode '{self.mode}'")
         if self.codec is not None and models.registry.codec_by_name(self.codec) is None:
             names = ", ".join(c.name for c in models.registry.CODECS)
             raise InputError(f"unknown learned codec '{self.codec}' (choose from {names})")
@@ -323,11 +332,44 @@ def _pack_learned(analysis: Analysis, opts: EncodeOptions) -> bytes:
     codec = learned.load(spec, opts.device)
     level = spec.default_level if opts.level is None else float(opts.level)
     level = float(np.float32(level))  # what the file stores is what the encoder uses
-    payload = coding.compress(codec, analysis.latent, level)
+    z_sym, r_sym, mu, idx, r = coding.analyse(codec, analysis.latent, level)
+    payload = coding.pack_symbols(codec, z_sym, r_sym, idx)
     params = quant.QuantParams(quant.QuantizerId.LEARNED, None, codec_id=spec.id, level=level)
+    if opts.refine:
+        cap = None
+        if opts.max_bytes is not None:  # rate control's budget is for the whole file
+            plain = _write(analysis, params, bitstream.HYPERPRIOR_CODER, payload,
+                           bitstream.DecodeSettings())  # fmt: skip
+            cap = opts.max_bytes - (len(plain) - len(payload))
+        payload = _refined(analysis, opts, codec, (z_sym, r_sym, mu, idx, r), level, payload, cap)
     h, w = analysis.latent.shape[1:]
     decode = _restoration(analysis, lambda: coding.decompress(codec, payload, h, w, level), opts)
     return _write(analysis, params, bitstream.HYPERPRIOR_CODER, payload, decode)
+
+
+def _refined(analysis: Analysis, opts: EncodeOptions, codec, symbols, level: float,
+             payload: bytes, cap: int | None) -> bytes:  # fmt: skip
+    """The payload with refined y symbols, where the image is small enough to refine and
+    they fit in ``cap`` bytes (None: no cap)."""
+    from .learned import coding, refine, restore
+
+    rgb = analysis.prepared.rgb
+    if rgb.shape[0] * rgb.shape[1] > refine.MAX_PIXELS:
+        warnings.warn(
+            f"refinement skipped: {rgb.shape[1]}x{rgb.shape[0]} is above its "
+            f"{refine.MAX_PIXELS}-pixel limit", stacklevel=3,
+        )  # fmt: skip
+        return payload
+    z_sym, r_sym, mu, idx, r = symbols
+    restorer = opts.restorer() if opts.restore is not False else None
+    max_bits = None
+    if cap is not None:  # the range coder spends a few bytes more than the tables' bits
+        max_bits = refine.y_bits(codec, r_sym, idx) + 8 * (cap - len(payload) - CODER_SLACK)
+    decoder = models.load(analysis.spec, "decoder", opts.models_dir, opts.device)
+    net = restore.load(restorer, opts.device) if restorer else None
+    better = refine.refine(codec, decoder, net, rgb, r, mu, idx, level, opts.refine, max_bits)
+    refined = coding.pack_symbols(codec, z_sym, better, idx)
+    return refined if cap is None or len(refined) <= max(cap, len(payload)) else payload
 
 
 def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:
@@ -339,6 +381,8 @@ def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:
     from . import ratecontrol
 
     opts = (options or EncodeOptions()).resolved()
+    if opts.refine and opts.mode != "learned":
+        raise InputError(f"refinement is for the learned codec's symbols, not mode '{opts.mode}'")
     analysis = analyze(image, opts)
     if opts.target_bpp is not None or opts.max_bytes is not None:
         return ratecontrol.fit(analysis, opts).data

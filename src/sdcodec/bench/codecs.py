@@ -8,7 +8,7 @@ codec whose library is missing reports why instead of failing the whole run.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,11 @@ class Codec:
 
     def decode(self, data: bytes) -> Image.Image:
         return Image.open(io.BytesIO(data)).convert("RGB")
+
+    def fit(self, im: Image.Image, max_bytes: int) -> bytes | None:
+        """The codec's own rate control: its best file of at most ``max_bytes``, None when
+        it cannot go that low. Not implemented (the default): the runner searches the knob."""
+        raise NotImplementedError
 
     def versions(self) -> dict[str, str]:
         return {}
@@ -162,6 +167,19 @@ class Sdc(Codec):
 
         analysis = self._analysis["analysis"]
         return pack(analysis, resolve_quality(self._opts(knob), analysis))
+
+    def fit(self, im, max_bytes):
+        # refinement makes every encode slow: let the codec's rate control search the
+        # fast unrefined sizes and refine once, as `sdcodec encode --max-bytes` does
+        if not self.options.get("refine"):
+            raise NotImplementedError
+        from ..codec import encode
+        from ..errors import InputError
+
+        try:
+            return encode(im, replace(self._opts(None), max_bytes=max(int(max_bytes), 1)))
+        except InputError:
+            return None
 
     def decode(self, data):
         from .. import decode

@@ -1,7 +1,8 @@
 """Run a benchmark: every (image, codec) task in a worker process, cached on disk.
 
-A task searches its codec's knob for each target rate, encodes and decodes at the chosen
-setting (timed), measures the metrics against the original and saves a crop of the
+A task searches its codec's knob for each target rate (or, for a codec with its own rate
+control such as sdcodec with refinement, asks it for its best file under the target
+size), encodes and decodes at the chosen setting (timed), measures the metrics against the original and saves a crop of the
 result for the report. Finished tasks are stored as JSON under OUTDIR/cells/, so an
 interrupted run resumes where it stopped.
 """
@@ -109,13 +110,33 @@ def _flag(nbytes: int, target_bytes: float, fixed: bool) -> str:
     return "ok"
 
 
-def _measure(
-    task: Task, codec: Codec, src: Image.Image, knob, ref: np.ndarray, label: str
-) -> dict[str, Any]:
+def _timed(encode: Callable[[], bytes | None]) -> tuple[bytes | None, float]:
+    t0 = time.perf_counter()
+    data = encode()
+    return data, time.perf_counter() - t0
+
+
+def _encoded(codec: Codec, src: Image.Image, knob) -> tuple[bytes, float]:
     if hasattr(codec, "_analysis"):
         codec._analysis.clear()  # time the whole encode, autoencoder included
-    t0 = time.perf_counter()
-    data = codec.encode(src, knob)
+    return _timed(lambda: codec.encode(src, knob))
+
+
+def _own_fit(codec: Codec, src: Image.Image, target_bytes: float):
+    """(knob, flag, data, seconds) from the codec's own rate control, None if it has none."""
+    try:
+        data, seconds = _timed(lambda: codec.fit(src, int(target_bytes)))
+    except NotImplementedError:
+        return None
+    if data is None:  # below the codec's floor: its lowest setting, flagged
+        knob = codec.knob_range[0]
+        return (knob, "floor", *_encoded(codec, src, knob))
+    return None, _flag(len(data), target_bytes, False), data, seconds
+
+
+def _measure(
+    task: Task, codec: Codec, data: bytes, encode_s: float, knob, ref: np.ndarray, label: str
+) -> dict[str, Any]:
     t1 = time.perf_counter()
     out = codec.decode(data)
     t2 = time.perf_counter()
@@ -130,7 +151,7 @@ def _measure(
         "knob": knob,
         "bytes": len(data),
         "bpp": 8 * len(data) / (ref.shape[0] * ref.shape[1]),
-        "encode_s": t1 - t0,
+        "encode_s": encode_s,
         "decode_s": t2 - t1,
         "crop": str(crop_path.relative_to(task.outdir)),
         **metrics.compute(ref, dist),
@@ -151,7 +172,7 @@ def run_task(task: Task) -> list[dict[str, Any]]:
             knob = search.smallest_at_least(target_bytes)
             flag = "ok" if search.size(knob) >= target_bytes else "ceiling"
             label = f"{codec.name}@{task.matched_to[i]}"
-            row = _measure(task, codec, im, knob, ref, label)
+            row = _measure(task, codec, *_encoded(codec, im, knob), knob, ref, label)
             rows.append({"image": Path(task.image).name, "codec": codec.name, "protocol": "article",
                          "scale": 1, "target_bpp": 8 * target / pixels, "flag": flag,
                          "matched_to": task.matched_to[i], **row})  # fmt: skip
@@ -165,12 +186,17 @@ def run_task(task: Task) -> list[dict[str, Any]]:
                     (max(im.width // scale, 1), max(im.height // scale, 1)), Image.LANCZOS
                 )
             )
-            search = _Search(codec, src)
-            knob = None if fixed else search.closest(target_bytes)
-            flag = _flag(search.size(knob), target_bytes, fixed)
+            own = None if fixed else _own_fit(codec, src, target_bytes)
+            if own is not None:
+                knob, flag, data, encode_s = own
+            else:
+                search = _Search(codec, src)
+                knob = None if fixed else search.closest(target_bytes)
+                flag = _flag(search.size(knob), target_bytes, fixed)
+                data, encode_s = _encoded(codec, src, knob)
             name = codec.name if scale == 1 else f"{codec.name}÷{scale}"
             label = f"{name}@{target:g}"
-            row = _measure(task, codec, src, knob, ref, label)
+            row = _measure(task, codec, data, encode_s, knob, ref, label)
             rows.append({"image": Path(task.image).name, "codec": name, "protocol": "matched",
                          "scale": scale, "target_bpp": target, "flag": flag, "matched_to": "", **row})  # fmt: skip
             if flag != "floor" or fixed:

@@ -52,10 +52,12 @@ def _gain(codec: LoadedCodec, level: float):
 
 def encode_symbols(codec: LoadedCodec, latent: np.ndarray, level: float):
     """(C, h, w) latent → (z symbols, y symbols, μ fixed-point), as decode_symbols returns."""
-    return _encode(codec, latent, level)[:3]
+    return analyse(codec, latent, level)[:3]
 
 
-def _encode(codec: LoadedCodec, latent: np.ndarray, level: float):
+def analyse(codec: LoadedCodec, latent: np.ndarray, level: float):
+    """(C, h, w) latent → z symbols, y symbols, μ fixed-point, scale indices, and y − μ
+    before rounding (what learned/refine.py starts from)."""
     import torch
 
     from .nets import pad_to
@@ -67,13 +69,18 @@ def _encode(codec: LoadedCodec, latent: np.ndarray, level: float):
         z = net.h_a(y[None].float().to(codec.device))[0].float().cpu()
     z_sym = np.clip(np.round(z.numpy()), -tables.Z_RANGE, tables.Z_RANGE).astype(np.int64)
     mu, idx = _hyper(codec, z_sym)
-    r = np.round(y.numpy() - mu / float(1 << intnet.FRAC))
-    r_sym = np.clip(r, -tables.Y_RANGE, tables.Y_RANGE).astype(np.int64)
-    return z_sym, r_sym, mu, idx
+    r = y.numpy() - mu / float(1 << intnet.FRAC)
+    r_sym = np.clip(np.round(r), -tables.Y_RANGE, tables.Y_RANGE).astype(np.int64)
+    return z_sym, r_sym, mu, idx, r
 
 
 def compress(codec: LoadedCodec, latent: np.ndarray, level: float) -> bytes:
-    z_sym, r_sym, _, idx = _encode(codec, latent, level)
+    z_sym, r_sym, _, idx, _ = analyse(codec, latent, level)
+    return pack_symbols(codec, z_sym, r_sym, idx)
+
+
+def pack_symbols(codec: LoadedCodec, z_sym: np.ndarray, r_sym: np.ndarray, idx: np.ndarray) -> bytes:
+    """z and y symbols (y's scale indices derived from z) → payload."""
     enc = _constriction().stream.queue.RangeEncoder()
     for c in range(z_sym.shape[0]):
         enc.encode((z_sym[c].ravel() + tables.Z_RANGE).astype(np.int32),

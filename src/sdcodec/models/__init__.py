@@ -127,6 +127,22 @@ class Autoencoder:
         z = self._run(x, 1 / self.spec.downsample, sample_seed).numpy()[0]
         return ((z - self.latent_shift) * self.latent_scale).astype(np.float32)
 
+    def decode_tensor(self, latent: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) normalized latent → (B, 3, 8h, 8w) float32 image in about [0, 1],
+        unclipped, untiled and differentiable: for encoders that optimize through the
+        decoder (learned/refine.py), not for decoding files."""
+        import torch
+
+        raw = latent / self.latent_scale + self.latent_shift
+        dtype = getattr(torch, self.dtype_name)
+        autocast = torch.autocast(
+            self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.precision == "bf16"
+        )
+        with autocast:
+            y = self.net(raw.to(self.device, dtype)).float()
+        lo, hi = self.spec.image_range
+        return (y - lo) / (hi - lo)
+
     def decode(self, latent: np.ndarray) -> np.ndarray:
         """(C, h, w) normalized latent → (8h, 8w, 3) float32 in [0, 1]."""
         import torch
