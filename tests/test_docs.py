@@ -47,6 +47,17 @@ def test_readme_quick_start(tmp_path):
     assert Image.open(work / "kodim23.decoded.png").size == (768, 512)
 
 
+def test_readme_refine_example(tmp_path):
+    """The --refine command of the quick start: a full 768×512 refinement (≈20 s)."""
+    work = _sandbox(tmp_path)
+    (script,) = [b for b in blocks("sh") if "--refine" in b]
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    run = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert (work / "kodim23-refined.sdc").stat().st_size <= 0.1 * 768 * 512 / 8
+
+
 def test_readme_python_example(tmp_path, monkeypatch):
     work = _sandbox(tmp_path)
     monkeypatch.chdir(work)

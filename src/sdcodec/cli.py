@@ -447,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--refine", type=int, nargs="?", const=REFINE_STEPS, default=0, metavar="STEPS",
                    help="learned mode: refine the symbols for this image with STEPS gradient "
                    f"steps (default {REFINE_STEPS}): sharper at the same size, encoding "
-                   "≈1.5 s per step at 768×512 on 2 CPU cores; the decoder is unchanged")  # fmt: skip
+                   "≈1 s per step at 768×512 on 2 CPU cores; the decoder is unchanged")  # fmt: skip
     e.add_argument("-v", "--verbose", action="store_true", help="print each file's size")
     e.add_argument(
         "--ray", action="store_true", help="encode a folder over a Ray Dataset (the ray extra)"

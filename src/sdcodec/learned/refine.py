@@ -13,8 +13,9 @@ unchanged and decoding stays exact; only which y symbols are written changes. Of
 iterates, the one with the lowest true loss (integer table bits, rounded y) is kept, so
 refinement never makes that loss worse, and with a byte cap only iterates under it count.
 
-Cost: a decoder forward and backward per step at full resolution, untiled (≈1.5 s per
-step for 768×512 on two CPU cores; memory grows with the pixels, hence MAX_PIXELS).
+Cost: a decoder forward and backward per step at full resolution, untiled: 12 steps take
+`sdcodec encode` from ≈1.2 s to ≈13 s and 1.3 GB peak for 768×512 on two CPU cores (36 s
+and 2.4 GB at 1024×1024); memory grows with the pixels, hence MAX_PIXELS.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from . import LoadedCodec, intnet, tables
 DEFAULT_STEPS = 12
 LEARNING_RATE = 0.04  # Adam on y in quantization steps, decayed linearly to 0
 # above this, a full-resolution backward pass through the decoder needs more memory than
-# a codec should take (≈3 GB at 0.4 MP on the CPU); larger images are coded unrefined
+# a codec should take (2.4 GB peak at 1 MP on the CPU, growing with the pixels); larger
+# images are coded unrefined, with a warning
 MAX_PIXELS = 1 << 20
 LAMBDA0, LAMBDA_RATIO = 1e-4, 2.0  # training/train_latent_codec.py: λ(level) = λ0 · 2^level
 
