@@ -110,3 +110,15 @@ def test_bench_uses_the_codecs_own_rate_control_when_refining(kodak):
     knob, flag, data, _ = runner._own_fit(codec, src, 20)  # below the floor
     assert flag == "floor" and knob == 0 and len(data) > 20
     assert np.isfinite(psnr(src, sdcodec.decode(data)))
+
+
+@pytest.mark.parametrize("size,mode", [((1, 1), "RGB"), ((5, 3), "L"), ((40, 33), "RGBA")])
+def test_tiny_and_odd_images_refine_quietly(size, mode):
+    rgba = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 4), dtype=np.uint8)
+    im = Image.fromarray(rgba, "RGBA").convert(mode)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a torch warning would reach the CLI's stderr
+        data = sdcodec.encode(im, EncodeOptions(refine=3))
+        capped = sdcodec.encode(im, EncodeOptions(refine=3, max_bytes=len(data) + 50))
+    out = sdcodec.decode(data)
+    assert out.size == im.size and out.mode == im.mode and len(capped) <= len(data) + 50

@@ -69,7 +69,7 @@ def refine(
     net = codec.net
     height, width = rgb.shape[:2]
     lat_h, lat_w = -(-height // decoder.spec.downsample), -(-width // decoder.spec.downsample)
-    target = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(dev).float() / 255
+    target = torch.from_numpy(np.array(rgb.transpose(2, 0, 1), np.float32))[None].to(dev) / 255
     mu_t = torch.from_numpy(mu / float(1 << intnet.FRAC)).float().to(dev)
     idx_t = torch.from_numpy(idx).to(dev)
     sigma = torch.from_numpy(tables.sigma_table()).float().to(dev)[idx_t]
