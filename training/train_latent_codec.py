@@ -25,10 +25,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from sdcodec.learned.nets import LatentCodec
+from sdcodec.learned.nets import LAMBDA0, LAMBDA_RATIO, LatentCodec
 from sdcodec.models import by_name, load
 
-LAMBDA0 = 0.0001
 HOLDOUT = 64  # the last crops: a fixed validation set (training photos, never Kodak)
 
 
@@ -148,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pixel-lambda-scale", type=float, default=1.0,
                    help="multiply every level's λ in the pixel phase (shifts the rate range)")
     p.add_argument("--lambda0", type=float, default=LAMBDA0, help="λ of level 0")
-    p.add_argument("--lambda-ratio", type=float, default=2.0, help="λ ratio between levels")
+    p.add_argument("--lambda-ratio", type=float, default=LAMBDA_RATIO, help="λ ratio between levels")
     p.add_argument("--pixel-msssim", type=float, default=0.0,
                    help="pixel phase: distortion = MSE + this × (1 − MS-SSIM)")
     p.add_argument("--residual", action="store_true",

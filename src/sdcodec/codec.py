@@ -131,7 +131,7 @@ class EncodeOptions:
                 raise InputError("choose U-Net denoising or the learned restorer, not both")
         if not 0 <= self.refine <= MAX_REFINE_STEPS:
             raise InputError(f"refine steps must be 0..{MAX_REFINE_STEPS}, got {self.refine}")
-        if self.refine and self.mode != "learned" and self.quality is None:
+        if self.refine and self.mode != "learned":
             raise InputError(f"refinement is for the learned codec's symbols, not mode '{self.mode}'")
         if self.codec is not None and models.registry.codec_by_name(self.codec) is None:
             names = ", ".join(c.name for c in models.registry.CODECS)
@@ -381,8 +381,6 @@ def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:
     from . import ratecontrol
 
     opts = (options or EncodeOptions()).resolved()
-    if opts.refine and opts.mode != "learned":
-        raise InputError(f"refinement is for the learned codec's symbols, not mode '{opts.mode}'")
     analysis = analyze(image, opts)
     if opts.target_bpp is not None or opts.max_bytes is not None:
         return ratecontrol.fit(analysis, opts).data

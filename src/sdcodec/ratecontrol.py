@@ -77,7 +77,9 @@ def resolve_quality(opts: EncodeOptions, analysis: Analysis) -> EncodeOptions:
     opts = opts.resolved()  # mode "auto" decided before the quality is read
     if opts.quality is None:
         return opts
-    return replace(opts, **settings(opts.quality, _vectors(analysis), opts.mode, opts.learned_codec()))
+    fixed = replace(opts, **settings(opts.quality, _vectors(analysis), opts.mode, opts.learned_codec()))
+    # the learned ladder's top is the scalar quantizer: no learned symbols to refine there
+    return fixed if fixed.mode == "learned" else replace(fixed, refine=0)
 
 
 @dataclass
@@ -116,7 +118,9 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
         )
     # refined files come out a few percent larger than the unrefined one at their setting:
     # leave them that room under the budget
-    room = budget * (1 - REFINE_HEADROOM) if opts.refine and len(at(0)) <= budget * (1 - REFINE_HEADROOM) else budget
+    room = budget
+    if opts.refine and len(at(0)) <= budget * (1 - REFINE_HEADROOM):
+        room = budget * (1 - REFINE_HEADROOM)
     lo, hi = 0, REFINE_TOP if opts.refine else 100  # invariant: at(lo) fits
     while lo < hi:
         mid = (lo + hi + 1) // 2

@@ -32,7 +32,6 @@ LEARNING_RATE = 0.04  # Adam on y in quantization steps, decayed linearly to 0
 # a codec should take (2.4 GB peak at 1 MP on the CPU, growing with the pixels); larger
 # images are coded unrefined, with a warning
 MAX_PIXELS = 1 << 20
-LAMBDA0, LAMBDA_RATIO = 1e-4, 2.0  # training/train_latent_codec.py: λ(level) = λ0 · 2^level
 
 
 def _log2_tables(codec: LoadedCodec) -> np.ndarray:
@@ -65,6 +64,8 @@ def refine(
     ``max_bits``: a cap on y's bits (rate control)."""
     import torch
 
+    from .nets import LAMBDA0, LAMBDA_RATIO
+
     dev = codec.device
     net = codec.net
     height, width = rgb.shape[:2]
@@ -72,12 +73,11 @@ def refine(
     target = torch.from_numpy(np.array(rgb.transpose(2, 0, 1), np.float32))[None].to(dev) / 255
     mu_t = torch.from_numpy(mu / float(1 << intnet.FRAC)).float().to(dev)
     idx_t = torch.from_numpy(idx).to(dev)
-    sigma = torch.from_numpy(tables.sigma_table()).float().to(dev)[idx_t]
+    log_sigma = torch.from_numpy(np.log(tables.sigma_table())).float().to(dev)[idx_t]
     log2p = torch.from_numpy(_log2_tables(codec)).float().to(dev)
     with torch.no_grad():
         gain = net.gain(torch.tensor([float(level)]))[0].float().to(dev).view(-1, 1, 1)
     lam = LAMBDA0 * LAMBDA_RATIO**level * 255**2
-    inv = 1 / (sigma * math.sqrt(2))
 
     def table_bits(sym: torch.Tensor) -> torch.Tensor:
         k = (sym.long() + tables.Y_RANGE).clamp(0, 2 * tables.Y_RANGE)
@@ -103,10 +103,10 @@ def refine(
                     best, best_loss = sym.clone(), true_loss
             if step == steps:
                 break
-            p = (torch.erfc(-(y + 0.5) * inv) - torch.erfc(-(y - 0.5) * inv)) / 2
             # per image, not per pixel: Adam does not care, and fp16 gradients (CUDA) do
             # not underflow
-            loss = -torch.log2(p.clamp_min(1e-9)).sum() + lam * mse * (height * width)
+            bits_soft = -torch.log2(net.y_likelihood(y, log_sigma)).sum()
+            loss = bits_soft + lam * mse * (height * width)
             for group in opt.param_groups:
                 group["lr"] = LEARNING_RATE * (1 - step / (steps + 1))
             opt.zero_grad(set_to_none=True)

@@ -83,6 +83,13 @@ class Autoencoder:
         self.tile_above_px = TILE_ABOVE_PX  # full-resolution pixels above which passes are tiled
         self.tile_px = TILE_PX
 
+    def _autocast(self):
+        import torch
+
+        return torch.autocast(
+            self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.precision == "bf16"
+        )
+
     def _run(self, x: torch.Tensor, scale: float, sample_seed: int | None = None) -> torch.Tensor:
         """The network on x (on the CPU); tiled at full resolution for large images.
 
@@ -95,10 +102,7 @@ class Autoencoder:
         full_px = x.shape[2] * x.shape[3] if scale < 1 else x.shape[2] * x.shape[3] * scale * scale
         # channels-last is what oneDNN's convolutions want: ≈1.45× on this CPU (BENCHMARKS.md)
         x = x.contiguous(memory_format=torch.channels_last)
-        autocast = torch.autocast(
-            self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.precision == "bf16"
-        )
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), self._autocast():
             if full_px <= self.tile_above_px:
                 return self.net(x.to(self.device, dtype)).float().cpu()
             before, local, after = tiling.split(self.net, self.role)
@@ -134,12 +138,8 @@ class Autoencoder:
         import torch
 
         raw = latent / self.latent_scale + self.latent_shift
-        dtype = getattr(torch, self.dtype_name)
-        autocast = torch.autocast(
-            self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.precision == "bf16"
-        )
-        with autocast:
-            y = self.net(raw.to(self.device, dtype)).float()
+        with self._autocast():
+            y = self.net(raw.to(self.device, getattr(torch, self.dtype_name))).float()
         lo, hi = self.spec.image_range
         return (y - lo) / (hi - lo)
 
