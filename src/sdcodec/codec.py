@@ -360,14 +360,14 @@ def _refined(analysis: Analysis, opts: EncodeOptions, codec, symbols, level: flo
             f"{refine.MAX_PIXELS}-pixel limit", stacklevel=3,
         )  # fmt: skip
         return payload
-    z_sym, r_sym, mu, idx, r = symbols
+    z_sym, _, mu, idx, r = symbols
     restorer = opts.restorer() if opts.restore is not False else None
-    max_bits = None
+    spare_bits = None
     if cap is not None:  # the range coder spends a few bytes more than the tables' bits
-        max_bits = refine.y_bits(codec, r_sym, idx) + 8 * (cap - len(payload) - CODER_SLACK)
+        spare_bits = 8 * (cap - len(payload) - CODER_SLACK)
     decoder = models.load(analysis.spec, "decoder", opts.models_dir, opts.device)
     net = restore.load(restorer, opts.device) if restorer else None
-    better = refine.refine(codec, decoder, net, rgb, r, mu, idx, level, opts.refine, max_bits)
+    better = refine.refine(codec, decoder, net, rgb, r, mu, idx, level, opts.refine, spare_bits)
     refined = coding.pack_symbols(codec, z_sym, better, idx)
     return refined if cap is None or len(refined) <= max(cap, len(payload)) else payload
 

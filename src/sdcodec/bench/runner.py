@@ -2,8 +2,8 @@
 
 A task searches its codec's knob for each target rate (or, for a codec with its own rate
 control such as sdcodec with refinement, asks it for its best file under the target
-size), encodes and decodes at the chosen setting (timed), measures the metrics against the original and saves a crop of the
-result for the report. Finished tasks are stored as JSON under OUTDIR/cells/, so an
+size), encodes and decodes at the chosen setting (timed), measures the metrics against
+the original and saves a crop of the result for the report. Finished tasks are stored as JSON under OUTDIR/cells/, so an
 interrupted run resumes where it stopped.
 """
 

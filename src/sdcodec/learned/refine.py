@@ -39,11 +39,6 @@ def _log2_tables(codec: LoadedCodec) -> np.ndarray:
     return np.log2(counts) - np.log2(counts.sum(axis=1, keepdims=True))
 
 
-def y_bits(codec: LoadedCodec, sym: np.ndarray, idx: np.ndarray) -> float:
-    """What y's symbols cost under their tables, in bits (the range coder adds a few)."""
-    return float(-_log2_tables(codec)[idx.ravel(), sym.ravel() + tables.Y_RANGE].sum())
-
-
 def refine(
     codec: LoadedCodec,
     decoder,
@@ -54,14 +49,15 @@ def refine(
     idx: np.ndarray,
     level: float,
     steps: int,
-    max_bits: float | None = None,
+    spare_bits: float | None = None,
 ) -> np.ndarray:
     """Refined y symbols (int64, y's shape).
 
     ``rgb``: the (H, W, 3) uint8 image; ``r``: y − μ before rounding (coding.analyse);
     ``mu``, ``idx``: μ fixed-point and scale indices from z; ``decoder``: the models
     Autoencoder; ``restorer``: the restorer network the file will name, or None;
-    ``max_bits``: a cap on y's bits (rate control)."""
+    ``spare_bits``: how many more bits than the analysis's own symbols y may take (rate
+    control's cap; None: no cap)."""
     import torch
 
     from .nets import LAMBDA0, LAMBDA_RATIO
@@ -87,6 +83,7 @@ def refine(
     opt = torch.optim.Adam([y], lr=LEARNING_RATE)
     start = torch.round(y.detach()).clamp(-tables.Y_RANGE, tables.Y_RANGE)
     best, best_loss = start, math.inf
+    max_bits = math.inf if spare_bits is None else table_bits(start).item() + spare_bits
     with torch.enable_grad():
         for step in range(steps + 1):
             rounded = y + (torch.round(y) - y).detach()
@@ -99,7 +96,7 @@ def refine(
                 sym = torch.round(y).clamp(-tables.Y_RANGE, tables.Y_RANGE)
                 bits = table_bits(sym)
                 true_loss = (bits / (height * width) + lam * mse).item()
-                if true_loss < best_loss and (max_bits is None or bits.item() <= max_bits):
+                if true_loss < best_loss and bits.item() <= max_bits:
                     best, best_loss = sym.clone(), true_loss
             if step == steps:
                 break
