@@ -27,7 +27,11 @@ import numpy as np
 from . import LoadedCodec, intnet, tables
 
 DEFAULT_STEPS = 12
-LEARNING_RATE = 0.04  # Adam on y in quantization steps, decayed linearly to 0
+LEARNING_RATE = 0.05  # Adam on y in quantization steps, decayed linearly to 0
+# short memories: straight-through rounding makes the gradient jump as symbols flip, and a
+# dozen steps leave no time to average. Against Adam's (0.9, 0.999) at lr 0.04, rate
+# controlled on kodim01/07/13/23: +0.10 / +0.29 / +0.27 dB at 0.05 / 0.10 / 0.15 bpp
+BETAS = (0.5, 0.9)
 # above this, a full-resolution backward pass through the decoder needs more memory than
 # a codec should take (2.4 GB peak at 1 MP on the CPU, growing with the pixels); larger
 # images are coded unrefined, with a warning
@@ -80,7 +84,7 @@ def refine(
         return -log2p[idx_t.view(-1), k.view(-1)].sum()
 
     y = torch.from_numpy(r).float().to(dev).requires_grad_(True)
-    opt = torch.optim.Adam([y], lr=LEARNING_RATE)
+    opt = torch.optim.Adam([y], lr=LEARNING_RATE, betas=BETAS)
     start = torch.round(y.detach()).clamp(-tables.Y_RANGE, tables.Y_RANGE)
     best, best_loss = start, math.inf
     max_bits = math.inf if spare_bits is None else table_bits(start).item() + spare_bits
