@@ -11,10 +11,11 @@ import pytest
 from PIL import Image
 
 import sdcodec
-from sdcodec import EncodeOptions, bitstream
+from sdcodec import EncodeOptions, bitstream, ratecontrol
 from sdcodec.bench import runner
 from sdcodec.bench.codecs import parse_sdc_config
 from sdcodec.cli import main
+from sdcodec.codec import analyze
 from sdcodec.errors import InputError
 from sdcodec.learned import refine
 
@@ -50,6 +51,30 @@ def test_refinement_keeps_the_budget_of_rate_control(kodak):
         plain = sdcodec.encode(src, EncodeOptions(max_bytes=budget))
         assert len(refined) <= budget
         assert psnr(src, sdcodec.decode(refined)) > psnr(src, sdcodec.decode(plain)), budget
+
+
+def test_rate_control_expects_refinement_to_shrink_low_rate_files(kodak, monkeypatch):
+    """At 0.05 bpp refinement sheds bits, so the search goes to a higher setting than one
+    whose unrefined file fits (measured on this 512×512 crop: Q 6, 1,484 bytes, against
+    Q 4, 1,364 bytes of the 1,638), and the file still fits."""
+    src = Image.open(kodak / "kodim01.png").convert("RGB").crop((0, 0, 512, 512))
+    opts = EncodeOptions(max_bytes=512 * 512 * 0.05 / 8, refine=12)
+    analysis = analyze(src)
+    expected = ratecontrol.fit(analysis, opts)
+    monkeypatch.setattr(ratecontrol, "REFINED_SIZE", ((0, 1.0), (60, 1.0)))
+    unexpected = ratecontrol.fit(analysis, opts)
+    assert expected.quality > unexpected.quality
+    assert len(unexpected.data) < len(expected.data) <= opts.max_bytes
+
+
+def test_rate_control_falls_back_when_refinement_does_not_shrink_enough(kodak, monkeypatch):
+    src = _crop(kodak, "kodim23")
+    budget = 240
+    monkeypatch.setattr(ratecontrol, "REFINED_SIZE", ((0, 0.2), (60, 0.2)))  # far too hopeful
+    fit = ratecontrol.fit(analyze(src), EncodeOptions(max_bytes=budget, refine=8))
+    assert len(fit.data) <= budget
+    plain = sdcodec.encode(src, EncodeOptions(max_bytes=budget))
+    assert psnr(src, sdcodec.decode(fit.data)) > psnr(src, sdcodec.decode(plain))
 
 
 def test_refine_never_worsens_the_loss_it_tracks(kodak):
