@@ -11,7 +11,7 @@ from PIL import Image
 
 pytest.importorskip("matplotlib", reason="the bench extra is not installed")
 
-from sdcodec.bench import BenchConfig, metrics, run, runner  # noqa: E402
+from sdcodec.bench import BenchConfig, metrics, report, run, runner  # noqa: E402
 from sdcodec.bench.codecs import Codec, parse_sdc_config  # noqa: E402
 from sdcodec.cli import main  # noqa: E402
 
@@ -126,6 +126,26 @@ def test_report_loads_in_headless_chromium(small_run, tmp_path):
     for name in ("a.png", "b.png"):
         assert f"<h3>{name}</h3>" in dom
     assert n_images >= 2 * len(RATES) * len(CODECS)
+
+
+def test_paired_means_use_only_the_images_both_codecs_reach():
+    def row(image, codec, psnr, flag="ok"):
+        return {"image": image, "codec": codec, "protocol": "matched", "target_bpp": 0.1,
+                "flag": flag, "psnr": psnr, "ssimulacra2": psnr - 30, "jod": psnr / 4}  # fmt: skip
+
+    rows = [
+        row("easy", "sdc", 30.0), row("hard", "sdc", 20.0),
+        row("easy", "webp", 29.0), row("hard", "webp", 19.0, flag="floor"),
+        row("easy", "sdc÷2", 40.0), row("hard", "avif", 21.0),
+    ]  # fmt: skip
+    pairs = {(p["codec"], p["other"]): p for p in report.paired(rows, 0.1)}
+    assert set(pairs) == {("sdc", "webp"), ("sdc", "avif")}  # downscaled sdc is not "ours"
+    webp = pairs["sdc", "webp"]
+    assert webp["images"] == 1 and webp["ours"]["psnr"] == 30.0 and webp["theirs"]["psnr"] == 29.0
+    assert pairs["sdc", "avif"]["ours"]["psnr"] == 20.0
+    md = report.summary_markdown([], rows, [0.1])
+    assert "| sdc | webp | 1 | **30.00** / **0.0** / **7.50** | 29.00 / -1.0 / 7.25 |" in md
+    assert "| sdc | avif | 1 | 20.00 / -10.0 / 5.00 | **21.00** / **-9.0** / **5.25** |" in md
 
 
 def test_identical_images_score_the_maximum():

@@ -81,6 +81,16 @@ def summary_markdown(
             lines.append(
                 f"\nCannot reach {rate:g} bpp at full size on some images: {', '.join(floors)}."
             )
+        pairs = paired(rows, rate)
+        if pairs:
+            lines.append(
+                "\nPaired: each sdc row against each other codec on only the images both "
+                "landed within ±10% of the target (PSNR / SSIMULACRA2 / JOD; bold: the better)."
+                "\n\n| sdc | vs | images | sdc | other |\n|---|---|---:|---|---|"
+            )
+            for p in pairs:
+                ours, theirs = _bolder(p["ours"], p["theirs"])
+                lines.append(f"| {p['codec']} | {p['other']} | {p['images']} | {ours} | {theirs} |")
     fixed = [a for a in agg if a["target_bpp"] is None]
     if fixed:
         lines.append("\n### Fixed settings (no rate search)\n")
@@ -109,6 +119,42 @@ def summary_markdown(
             lines.append(f"| {cell} | {codec} | {np.mean([r['bpp'] for r in rs]):.3f} | "
                          f"{np.mean([r['psnr'] for r in rs]):.2f} | {_fmt(_mean(rs, 'ssimulacra2'), 1)} | {_fmt(_mean(rs, 'jod'))} |")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+PAIRED_METRICS = ("psnr", "ssimulacra2", "jod")
+
+
+def paired(rows: list[dict[str, Any]], rate: float) -> list[dict[str, Any]]:
+    """Means over the images two codecs share at one target: an unpaired mean flatters
+    whichever codec reaches the target only on easy images."""
+    hits: dict[str, dict[str, dict]] = defaultdict(dict)
+    for r in rows:
+        if r["protocol"] == "matched" and r["target_bpp"] == rate and r["flag"] == "ok":
+            hits[r["codec"]][r["image"]] = r
+    ours = sorted(c for c in hits if c.startswith("sdc") and "÷" not in c)
+    out = []
+    for codec in ours:
+        for other in sorted(c for c in hits if not c.startswith("sdc")):
+            shared = sorted(hits[codec].keys() & hits[other].keys())
+            if not shared:
+                continue
+            out.append({
+                "codec": codec, "other": other, "images": len(shared),
+                "ours": {k: _mean([hits[codec][i] for i in shared], k) for k in PAIRED_METRICS},
+                "theirs": {k: _mean([hits[other][i] for i in shared], k) for k in PAIRED_METRICS},
+            })  # fmt: skip
+    return out
+
+
+def _bolder(a: dict[str, float | None], b: dict[str, float | None]) -> tuple[str, str]:
+    cells: tuple[list[str], list[str]] = ([], [])
+    for key, digits in zip(PAIRED_METRICS, (2, 1, 2), strict=True):
+        x, y = a[key], b[key]
+        for side, v, w in ((cells[0], x, y), (cells[1], y, x)):
+            text = _fmt(v, digits)
+            better = v is not None and w is not None and round(v, digits) > round(w, digits)
+            side.append(f"**{text}**" if better else text)
+    return " / ".join(cells[0]), " / ".join(cells[1])
 
 
 def _mean(rs: list[dict], key: str) -> float | None:
