@@ -38,6 +38,28 @@ def test_tiled_equals_untiled(kodak, halves, monkeypatch, tile_px):
     assert np.abs(y_tiled - y_whole).max() < SEAM_BOUND
 
 
+def test_tiled_error_and_gradient_equal_untiled(kodak, halves, monkeypatch):
+    """decode_sse, which refinement optimizes through, tiles like decode: the same error,
+    the same gradient, on an image that is not a whole number of tiles and is cropped."""
+    import torch
+
+    enc, dec = halves
+    src = Image.open(kodak / "kodim05.png").convert("RGB").crop((0, 0, 300, 236))
+    rgb = np.asarray(src, dtype=np.float32) / 255
+    padded = np.pad(rgb, ((0, 4), (0, 4), (0, 0)), mode="edge")  # to the 8-pixel grid
+    latent = torch.from_numpy(enc.encode(padded))[None] + 0.1  # not the encoder's own
+    target = torch.from_numpy(rgb.transpose(2, 0, 1).copy())[None]
+    whole, g_whole = dec.decode_sse(latent, target)
+    decoded = dec.decode(latent[0].numpy())[:236, :300]  # clipped: close, not equal
+    assert abs(whole - ((decoded.transpose(2, 0, 1) - rgb.transpose(2, 0, 1)) ** 2).sum()) < 0.01 * whole
+    monkeypatch.setattr(dec, "tile_above_px", 0)
+    monkeypatch.setattr(dec, "tile_px", 64)
+    tiled, g_tiled = dec.decode_sse(latent, target)
+    assert abs(tiled - whole) < 1e-3 * whole
+    assert torch.nn.functional.cosine_similarity(g_tiled.flatten(), g_whole.flatten(), dim=0) > 0.999
+    assert (g_tiled - g_whole).abs().max() < 0.02 * g_whole.abs().max()
+
+
 def test_split_keeps_group_norm_whole(halves):
     enc, dec = halves
     _, local, after = tiling.split(enc.net, "encoder")

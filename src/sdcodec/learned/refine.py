@@ -13,9 +13,10 @@ unchanged and decoding stays exact; only which y symbols are written changes. Of
 iterates, the one with the lowest true loss (integer table bits, rounded y) is kept, so
 refinement never makes that loss worse, and with a byte cap only iterates under it count.
 
-Cost: a decoder forward and backward per step at full resolution, untiled: 12 steps take
-`sdcodec encode` from ≈1.2 s to ≈13 s and 1.3 GB peak for 768×512 on two CPU cores (36 s
-and 2.4 GB at 1024×1024); memory grows with the pixels, hence MAX_PIXELS.
+Cost: a decoder forward and backward per step at full resolution (tiled above 1 MP, like
+decoding: `Autoencoder.decode_sse`): 12 steps take `sdcodec encode` from ≈1.2 s to ≈13 s
+and 1.3 GB peak for 768×512 on two CPU cores, 66 s and 1.8 GB at 1536×1024, 165 s and
+2.6 GB at 2304×1536; time, and more slowly memory, grow with the pixels, hence MAX_PIXELS.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ LEARNING_RATE = 0.05  # Adam on y in quantization steps, decayed linearly to 0
 # dozen steps leave no time to average. Against Adam's (0.9, 0.999) at lr 0.04, rate
 # controlled on kodim01/07/13/23: +0.10 / +0.29 / +0.27 dB at 0.05 / 0.10 / 0.15 bpp
 BETAS = (0.5, 0.9)
-# above this, a full-resolution backward pass through the decoder needs more memory than
-# a codec should take (2.4 GB peak at 1 MP on the CPU, growing with the pixels); larger
-# images are coded unrefined, with a warning
-MAX_PIXELS = 1 << 20
+# above this (4.2 MP) refinement would take minutes on a CPU and its memory, though tiled,
+# still grows (≈0.45 GB per MP above 1.5 MP: the latent-resolution passes); larger images
+# are coded unrefined, with a warning
+MAX_PIXELS = 1 << 22
 
 
 def _log2_tables(codec: LoadedCodec) -> np.ndarray:
@@ -94,12 +95,12 @@ def refine(
             latent = net.g_s(((rounded + mu_t) / gain)[None])[:, :, :lat_h, :lat_w]
             if restorer is not None:
                 latent = latent + restorer.body(latent)
-            pixels = decoder.decode_tensor(latent)[:, :, :height, :width]
-            mse = ((pixels - target) ** 2).mean()
+            sse, grad = decoder.decode_sse(latent, target)
+            mse = sse / target.numel()
             with torch.no_grad():
                 sym = torch.round(y).clamp(-tables.Y_RANGE, tables.Y_RANGE)
                 bits = table_bits(sym)
-                true_loss = (bits / (height * width) + lam * mse).item()
+                true_loss = bits.item() / (height * width) + lam * mse
                 if true_loss < best_loss and bits.item() <= max_bits:
                     best, best_loss = sym.clone(), true_loss
             if step == steps:
@@ -107,7 +108,8 @@ def refine(
             # per image, not per pixel: Adam does not care, and fp16 gradients (CUDA) do
             # not underflow
             bits_soft = -torch.log2(net.y_likelihood(y, log_sigma)).sum()
-            loss = bits_soft + lam * mse * (height * width)
+            # the surrogate's gradient on the latent is the decoder's (lam/3 · ∂SSE/∂latent)
+            loss = bits_soft + lam / 3 * (latent * grad).sum()
             for group in opt.param_groups:
                 group["lr"] = LEARNING_RATE * (1 - step / (steps + 1))
             opt.zero_grad(set_to_none=True)

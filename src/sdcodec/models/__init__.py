@@ -131,17 +131,40 @@ class Autoencoder:
         z = self._run(x, 1 / self.spec.downsample, sample_seed).numpy()[0]
         return ((z - self.latent_shift) * self.latent_scale).astype(np.float32)
 
-    def decode_tensor(self, latent: torch.Tensor) -> torch.Tensor:
-        """(B, C, h, w) normalized latent → (B, 3, 8h, 8w) float32 image in about [0, 1],
-        unclipped, untiled and differentiable: for encoders that optimize through the
-        decoder (learned/refine.py), not for decoding files."""
+    def decode_sse(self, latent: torch.Tensor, target: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """Squared error of the decoded (1, C, h, w) normalized latent against ``target``
+        ((1, 3, H, W) in [0, 1], H ≤ 8h, W ≤ 8w; unclipped), and its gradient with respect
+        to the latent: for encoders that optimize through the decoder (learned/refine.py).
+
+        Memory stays bounded at any size: like ``decode``, the global (GroupNorm) part runs
+        whole at latent resolution and, above ``tile_above_px``, the full-resolution part
+        tile by tile, each tile's backward pass taken before the next tile runs."""
         import torch
 
-        raw = latent / self.latent_scale + self.latent_shift
-        with self._autocast():
-            y = self.net(raw.to(self.device, getattr(torch, self.dtype_name))).float()
+        from . import tiling
+
         lo, hi = self.spec.image_range
-        return (y - lo) / (hi - lo)
+        height, width = target.shape[2:]
+        f = self.spec.downsample
+        latent = latent.detach().to(self.device).requires_grad_(True)
+        before, local, _ = tiling.split(self.net, self.role)
+        sse = 0.0
+        with torch.enable_grad(), self._autocast():
+            feats = before(latent / self.latent_scale + self.latent_shift)
+            held = feats.detach().requires_grad_(True)
+            h, w = held.shape[2:]
+            whole = h * w * f * f <= self.tile_above_px
+            tile, overlap = (max(h, w), 0) if whole else (self.tile_px // f, -(-tiling.OVERLAP_PX // f))
+            for box, (ys, ye, xs, xe) in tiling.boxes(h, w, tile, overlap):
+                piece = local(held[:, :, ys:ye, xs:xe]).float()
+                part, oy, ox = tiling.centre(piece, box, (ys, ye, xs, xe), f)
+                part = part[:, :, : max(height - oy, 0), : max(width - ox, 0)]
+                ref = target[:, :, oy : oy + part.shape[2], ox : ox + part.shape[3]]
+                err = (((part - lo) / (hi - lo) - ref) ** 2).sum()
+                err.backward()
+                sse += err.item()
+            feats.backward(held.grad)
+        return sse, latent.grad
 
     def decode(self, latent: np.ndarray) -> np.ndarray:
         """(C, h, w) normalized latent → (8h, 8w, 3) float32 in [0, 1]."""

@@ -34,6 +34,25 @@ def split(net: nn.Sequential, role: str) -> tuple[nn.Module, nn.Module, nn.Modul
     return net[: gn[-1] + 1], net[gn[-1] + 1 :], nn.Identity()  # decoder: GN blocks first
 
 
+def boxes(h: int, w: int, tile: int, overlap: int):
+    """(y0, y1, x0, x1) of each tile and (ys, ye, xs, xe) of it with its overlap, in input
+    pixels, raster order."""
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            ys, xs = max(y0 - overlap, 0), max(x0 - overlap, 0)
+            yield (y0, y1, x0, x1), (ys, min(y1 + overlap, h), xs, min(x1 + overlap, w))
+
+
+def centre(piece: torch.Tensor, box, padded, scale: float) -> tuple[torch.Tensor, int, int]:
+    """The part of ``piece`` (the network's output on ``padded``) that belongs to ``box``,
+    and where it starts in the output."""
+    (y0, y1, x0, x1), (ys, _, xs, _) = box, padded
+    oy, ox = round((y0 - ys) * scale), round((x0 - xs) * scale)
+    th, tw = round((y1 - y0) * scale), round((x1 - x0) * scale)
+    return piece[:, :, oy : oy + th, ox : ox + tw], round(y0 * scale), round(x0 * scale)
+
+
 def run_tiled(
     local: nn.Module, x: torch.Tensor, scale: float, tile: int, overlap: int
 ) -> torch.Tensor:
@@ -44,20 +63,10 @@ def run_tiled(
     """
     _, _, h, w = x.shape
     out = None
-    for y0 in range(0, h, tile):
-        for x0 in range(0, w, tile):
-            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            ys, xs = max(y0 - overlap, 0), max(x0 - overlap, 0)
-            ye, xe = min(y1 + overlap, h), min(x1 + overlap, w)
-            piece = local(x[:, :, ys:ye, xs:xe])
-            if out is None:
-                out = piece.new_empty((1, piece.shape[1], round(h * scale), round(w * scale)))
-            oy, ox = round((y0 - ys) * scale), round((x0 - xs) * scale)
-            th, tw = round((y1 - y0) * scale), round((x1 - x0) * scale)
-            out[
-                :,
-                :,
-                round(y0 * scale) : round(y0 * scale) + th,
-                round(x0 * scale) : round(x0 * scale) + tw,
-            ] = piece[:, :, oy : oy + th, ox : ox + tw]
+    for box, (ys, ye, xs, xe) in boxes(h, w, tile, overlap):
+        piece = local(x[:, :, ys:ye, xs:xe])
+        if out is None:
+            out = piece.new_empty((1, piece.shape[1], round(h * scale), round(w * scale)))
+        part, oy, ox = centre(piece, box, (ys, ye, xs, xe), scale)
+        out[:, :, oy : oy + part.shape[2], ox : ox + part.shape[3]] = part
     return out
