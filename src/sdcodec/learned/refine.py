@@ -95,7 +95,7 @@ def refine(
             latent = net.g_s(((rounded + mu_t) / gain)[None])[:, :, :lat_h, :lat_w]
             if restorer is not None:
                 latent = latent + restorer.body(latent)
-            sse, grad = decoder.decode_sse(latent, target)
+            sse, grad = decoder.decode_sse(latent, target, grad=step < steps)
             mse = sse / target.numel()
             with torch.no_grad():
                 sym = torch.round(y).clamp(-tables.Y_RANGE, tables.Y_RANGE)

@@ -131,10 +131,13 @@ class Autoencoder:
         z = self._run(x, 1 / self.spec.downsample, sample_seed).numpy()[0]
         return ((z - self.latent_shift) * self.latent_scale).astype(np.float32)
 
-    def decode_sse(self, latent: torch.Tensor, target: torch.Tensor) -> tuple[float, torch.Tensor]:
+    def decode_sse(
+        self, latent: torch.Tensor, target: torch.Tensor, grad: bool = True
+    ) -> tuple[float, torch.Tensor | None]:
         """Squared error of the decoded (1, C, h, w) normalized latent against ``target``
         ((1, 3, H, W) in [0, 1], H ≤ 8h, W ≤ 8w; unclipped), and its gradient with respect
-        to the latent: for encoders that optimize through the decoder (learned/refine.py).
+        to the latent (None with ``grad=False``): for encoders that optimize through the
+        decoder (learned/refine.py).
 
         Memory stays bounded at any size: like ``decode``, the global (GroupNorm) part runs
         whole at latent resolution and, above ``tile_above_px``, the full-resolution part
@@ -146,12 +149,12 @@ class Autoencoder:
         lo, hi = self.spec.image_range
         height, width = target.shape[2:]
         f = self.spec.downsample
-        latent = latent.detach().to(self.device).requires_grad_(True)
+        latent = latent.detach().to(self.device).requires_grad_(grad)
         before, local, _ = tiling.split(self.net, self.role)
         sse = 0.0
-        with torch.enable_grad(), self._autocast():
+        with torch.set_grad_enabled(grad), self._autocast():
             feats = before(latent / self.latent_scale + self.latent_shift)
-            held = feats.detach().requires_grad_(True)
+            held = feats.detach().requires_grad_(grad)
             h, w = held.shape[2:]
             whole = h * w * f * f <= self.tile_above_px
             tile, overlap = (max(h, w), 0) if whole else (self.tile_px // f, -(-tiling.OVERLAP_PX // f))
@@ -161,9 +164,11 @@ class Autoencoder:
                 part = part[:, :, : max(height - oy, 0), : max(width - ox, 0)]
                 ref = target[:, :, oy : oy + part.shape[2], ox : ox + part.shape[3]]
                 err = (((part - lo) / (hi - lo) - ref) ** 2).sum()
-                err.backward()
+                if grad:
+                    err.backward()
                 sse += err.item()
-            feats.backward(held.grad)
+            if grad:
+                feats.backward(held.grad)
         return sse, latent.grad
 
     def decode(self, latent: np.ndarray) -> np.ndarray:
