@@ -198,3 +198,68 @@ def test_int8_and_fp16_kernels_load_alike(tmp_path):
             tol = ref.abs().max().item() / (127 if int8 else 1000) + 1e-6
             assert (v - ref).abs().max().item() <= tol, k
     assert sizes[True] < 0.7 * sizes[False]
+
+
+def test_silent_bypass_leaves_the_codec_as_it_was():
+    """A bypass started at zero adds nothing: fine-tuning starts exactly where its start
+    model stood (training/train_latent_codec.py --bypass --init)."""
+    torch.manual_seed(4)
+    plain = LatentCodec()
+    by = LatentCodec(bypass=True)
+    by.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.from_numpy(_latent(h=16, w=24))[None]
+    with torch.no_grad():
+        y = plain.analysis(x)
+        assert torch.equal(by.analysis(x), y)
+        assert torch.equal(by.synthesis(y), plain.synthesis(y))
+        by.g_s_skip.bias.fill_(0.5)  # not silent: the bypass reaches the output, unfolded
+        assert torch.allclose(by.synthesis(y) - plain.synthesis(y), torch.full_like(x, 0.5))
+
+
+def test_codec_sharing_its_base_probability_model(tmp_path, monkeypatch):
+    """A codec fine-tuned with the probability model frozen ships only what differs; it
+    loads with the base's tables and codes the same symbols from the same y. A file whose
+    probability model is not the base's is refused at export."""
+    import dataclasses
+
+    import sdcodec.learned as learned_pkg
+    from sdcodec.models import registry
+
+    torch.manual_seed(5)
+    base = LatentCodec()
+    (tmp_path / "w").mkdir()
+    save(tmp_path / "w" / "base.safetensors", base, {"model": base.config})
+    spec = dataclasses.replace(registry.CODECS[0], name="basetest", file="base.safetensors",
+                               sha256=_sha(tmp_path / "w" / "base.safetensors"))  # fmt: skip
+    monkeypatch.setattr(learned_pkg, "WEIGHTS_DIR", tmp_path / "w")
+    monkeypatch.setattr(registry, "_CODEC_BY_NAME", {**registry._CODEC_BY_NAME, "basetest": spec})
+
+    tuned = LatentCodec(bypass=True, lambda0=1e-3)
+    tuned.load_state_dict(base.state_dict(), strict=False)
+    with torch.no_grad():
+        for p in list(tuned.g_s.parameters()) + list(tuned.g_s_skip.parameters()):
+            p.add_(0.01)
+    path = tmp_path / "tuned.safetensors"
+    save(path, tuned, {"model": tuned.config}, base="basetest")
+    full = tmp_path / "full.safetensors"
+    save(full, tuned, {"model": tuned.config})
+    assert path.stat().st_size < 0.8 * full.stat().st_size
+    lc = load_file(path)
+    assert lc.net.lam(0) == pytest.approx(1e-3) and lc.net.g_s_skip is not None
+    ref = load_file(tmp_path / "w" / "base.safetensors")
+    for name in ("y_counts", "thresholds", "z_counts"):
+        assert np.array_equal(getattr(lc, name), getattr(ref, name))
+    lat = _latent(h=16, w=16)
+    data = compress(lc, lat, 3.0)
+    assert np.array_equal(decode_symbols(lc, data, 16, 16)[1], encode_symbols(lc, lat, 3.0)[1])
+    out = decompress(lc, data, 16, 16, 3.0)
+    with torch.no_grad():
+        r, mu = decode_symbols(lc, data, 16, 16)[1:]
+        y_hat = torch.from_numpy(r + mu / 256.0).float() / lc.net.gain(torch.tensor([3.0]))[0].view(-1, 1, 1)
+        want = tuned.synthesis(y_hat[None])[0].numpy()
+    assert np.abs(out - want).max() < 0.01 * np.abs(want).max()  # int8 kernels only
+
+    with torch.no_grad():
+        tuned.h_s[0].weight.mul_(1.5)
+    with pytest.raises(ValueError, match="differs from the base"):
+        save(tmp_path / "bad.safetensors", tuned, {"model": tuned.config}, base="basetest")

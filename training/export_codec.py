@@ -5,6 +5,7 @@ size of fp16, which lc1 shipped with: --fp16), h_s as an integer network, probab
 as integers (sdcodec.learned.save). Prints the sha256 to pin in sdcodec/models/registry.py (CODECS).
 
     python training/export_codec.py runs/lc1 lc1 --fp16
+    python training/export_codec.py runs/lc3 lc3 --base lc1   # lc1's probability model
     python training/export_codec.py runs/rs1 rs1 --restorer   # a latent restorer
 """
 
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder to write to")
     p.add_argument("--fp16", action="store_true", help="kernels as fp16 (lc1) instead of int8")
     p.add_argument("--restorer", action="store_true", help="a run of train_restorer.py")
+    p.add_argument("--base", help="a registry codec whose probability model this run kept frozen "
+                   "(--freeze h_a,h_s,z_log_scale): the file holds only what differs")
     a = p.parse_args(argv)
     config = json.loads((a.run / "config.json").read_text())
     model = restore.build(**config["model"]) if a.restorer else LatentCodec(**config["model"])
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     out = a.out / f"{a.name}.safetensors"
     meta = {"model": config["model"], "run": config["args"]}
-    sha = restore.save(out, model, meta) if a.restorer else save(out, model, meta, int8=not a.fp16)
+    sha = restore.save(out, model, meta) if a.restorer else save(out, model, meta, int8=not a.fp16, base=a.base)
     print(f"{out} {out.stat().st_size} bytes sha256 {sha}")
     return 0
 

@@ -105,12 +105,12 @@ def rounded_bits(model, lat, level: float) -> tuple[torch.Tensor, torch.Tensor]:
     the decoded latent: the training pass estimates rate with noise instead."""
     lv = torch.full((lat.shape[0],), float(level))
     g = model.gain(lv)[:, :, None, None]
-    y = model.g_a(lat) * g
+    y = model.analysis(lat) * g
     z_hat = torch.round(model.h_a(y))
     mu, s = model.hyper(z_hat)
     r = torch.round(y - mu)
     bits = -(torch.log2(model.y_likelihood(r, s)).sum() + torch.log2(model.z_likelihood(z_hat)).sum())
-    return bits, model.g_s((r + mu) / g)
+    return bits, model.synthesis((r + mu) / g)
 
 
 def evaluate(model, lat, m, levels, decoder=None, img=None) -> str:
@@ -130,6 +130,26 @@ def evaluate(model, lat, m, levels, decoder=None, img=None) -> str:
             parts.append(f"L{lv}: {bpp:.3f} bpp {10 * torch.log10(1 / mse):.2f} dB")
     model.train()
     return " | ".join(parts)
+
+
+def fine_tune_start(model: LatentCodec, a) -> LatentCodec:
+    """``model``'s shape with the weights of ``a.init``; with ``a.init_levels`` its levels
+    re-spaced over the start's levels LO … HI: same λ and gains there, so training starts
+    where the start model stood at those rates."""
+    start = LatentCodec(residual=a.residual)
+    start.load_state_dict(torch.load(a.init, weights_only=True))
+    if not a.init_levels and not a.bypass:
+        return start
+    if not a.init_levels:
+        a.init_levels = f"0,{start.levels - 1}"
+    lo, hi = (float(v) for v in a.init_levels.split(","))
+    n = start.levels - 1
+    model = LatentCodec(residual=a.residual, lambda0=start.lam(lo),
+                        lambda_ratio=(start.lam(hi) / start.lam(lo)) ** (1 / n), bypass=a.bypass)  # fmt: skip
+    model.load_state_dict(start.state_dict(), strict=not a.bypass)
+    with torch.no_grad():
+        model.log_gain.copy_(start.gain(torch.linspace(lo, hi, start.levels)).log())
+    return model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,6 +172,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="pixel phase: distortion = MSE + this × (1 − MS-SSIM)")
     p.add_argument("--residual", action="store_true",
                    help="lc2's architecture: y starts as the 2×2-folded latent (nets.Residual)")
+    p.add_argument("--bypass", action="store_true",
+                   help="a linear path beside g_a and g_s (nets.LatentCodec bypass), started silent")
+    p.add_argument("--init", type=Path,
+                   help="fine-tune: start from this state dict (a run's final.pt)")
+    p.add_argument("--init-levels", type=str, metavar="LO,HI",
+                   help="with --init: the new levels 0 … levels−1 span the start's levels LO … HI "
+                        "(gains and λ interpolated geometrically, extrapolated above its top)")
+    p.add_argument("--freeze", type=str, default="",
+                   help="comma-separated parameter prefixes left as they are (e.g. h_a,h_s,z_log_scale: "
+                        "the probability model, so the start's tables stay valid)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -172,9 +202,15 @@ def main(argv: list[str] | None = None) -> int:
         np.save(mpath, m.numpy())
     m = torch.from_numpy(np.load(mpath))
 
-    model = LatentCodec(residual=a.residual)
-    gains = [model.log_gain]
-    rest = [p for n, p in model.named_parameters() if n != "log_gain"]
+    model = LatentCodec(residual=a.residual, lambda0=a.lambda0, lambda_ratio=a.lambda_ratio,
+                        bypass=a.bypass)  # fmt: skip
+    if a.init is not None:
+        model = fine_tune_start(model, a)
+    frozen = tuple(f for f in a.freeze.split(",") if f)
+    for n, prm in model.named_parameters():
+        prm.requires_grad_(not n.startswith(frozen))
+    gains = [model.log_gain] if model.log_gain.requires_grad else []
+    rest = [p for n, p in model.named_parameters() if n != "log_gain" and p.requires_grad]
     # the gains move by orders of magnitude across levels: a faster learning rate
     opt = torch.optim.Adam([{"params": rest}, {"params": gains, "lr_scale": 10.0}], lr=a.lr)
     state = {"phase": "proxy", "step": 0, "seconds": {"proxy": 0.0, "pixel": 0.0}}
@@ -211,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             for g in opt.param_groups:  # step the learning rate down for the last fifth
                 g["lr"] = base * g.get("lr_scale", 1.0)
             lv = torch.rand(a.batch if phase == "proxy" else a.pixel_batch) * (levels - 1)
-            lam = a.lambda0 * torch.pow(a.lambda_ratio, lv)
+            lam = model.lam(lv)
             if phase == "pixel":
                 lam = lam * a.pixel_lambda_scale
             if phase == "proxy":
@@ -233,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             loss = (bpp + lam * 255**2 * mse).mean()
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
             opt.step()
             state["step"] += 1
             state["seconds"][phase] = time.time() - t_phase
@@ -247,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
                 save()
                 last_save = time.time()
         save()
+        if phase == "proxy" and minutes:  # kept: the pixel phase can lose what this one won (lc2)
+            torch.save(model.state_dict(), a.out / "proxy_final.pt")
     log(a.out, "final holdout " + evaluate(model, hold, m, range(levels)))
     log(a.out, "final holdout pixels " + evaluate(model, hold[:16], m, range(levels), decoder, hold_img))
     torch.save(model.state_dict(), a.out / "final.pt")

@@ -49,26 +49,48 @@ STEP_HIGH, STEP_LOW = 1.4, 0.2
 
 
 VECTORS_PER_ENTRY = 16
+# the default learned ladder (no --codec): (codec, from Q, to Q, level at from Q, level at
+# to Q); above the last Q the scalar quantizer's steps. lc3 (bypass, no restorer) beats lc1
+# with its restorer rs2 from ≈0.14 bpp up, and refined from ≈0.1 bpp (refinement gains
+# 2–3 dB on lc3, 1–2.5 on lc1): with --refine the ladder hands over earlier. With --codec
+# NAME, that codec's own ladder: Q 0..quality_top over all its levels, then the scalar steps
+LEARNED_LADDER = (("lc1", 0, 40, 0.0, 4.0), ("lc3", 41, 90, 1.0, 4.5))
+REFINED_LADDER = (("lc1", 0, 30, 0.0, 3.0), ("lc3", 31, 90, 0.0, 4.5))
 REFINE_HEADROOM = 0.04  # for the spread of REFINED_SIZE between images
-# refined / unrefined size of lc1's files by quality, 12 steps, no cap: the largest of six
-# training photos (BSDS500; their means 0.77 / 0.85 / 0.91 / 0.97 / 1.0 / 1.01 / 1.06). At
-# low Q refinement sheds bits as well as error, so the search may go higher
-REFINED_SIZE = ((0, 0.86), (10, 0.91), (20, 0.95), (30, 0.98), (40, 1.0), (50, 1.04), (60, 1.1))
-# refined, lc1 stops improving near Q 40–60 (its synthesis, not the symbols, is then the
-# limit): kodim01 23.39 dB at Q 60 (0.18 bpp), 23.46 at Q 80 (0.33 bpp). Rate control
-# with refinement stops at Q 60 rather than spend 80% more bytes for 0.07 dB
-REFINE_TOP = 60
+# refined / unrefined size by quality on REFINED_LADDER, 12 steps, no cap: the largest of
+# six training photos (BSDS500). lc1 (Q ≤ 30; means 0.77 … 0.97): at low Q refinement sheds
+# bits as well as error, so the search may go higher. lc3 (Q 31 = level 0 taken as level 1;
+# levels 1 / 2 / 3 / 4.5 at Q 44 / 57 / 70 / 90:
+# largest 1.43 / 1.41 / 1.25 / 1.13, means 0.92 / 0.84 / 0.72 / 0.68, one photo far above
+# the rest; Kodak 1.22–1.26). Too low a ratio costs more than too high: refinement capped
+# at the budget keeps the first iterate under it and gains next to nothing (kodim01 at
+# 0.25 bpp: 21.97 dB with 1.0 here, 24.29 with 1.25), while a file that lands more than
+# REFINE_RETRY under the budget gets a second try
+REFINED_SIZE = ((0, 0.86), (10, 0.915), (20, 0.955), (30, 0.99), (31, 1.43), (44, 1.43), (57, 1.41),
+                (70, 1.25), (90, 1.13))  # fmt: skip
+# refinement needs the learned codec's symbols: the ladder's scalar top is not refined
+REFINE_TOP = 90
 # a refined file more than this far under the budget gets a second try one setting higher
 REFINE_RETRY = 0.1
 
 
-def settings(q: int, vectors: int = 1 << 30, mode: str = "palette", codec=None) -> dict:
+def settings(
+    q: int, vectors: int = 1 << 30, mode: str = "palette", codec=None, refined: bool = False
+) -> dict:
     """Quantizer settings of quality q for a latent of ``vectors`` positions (``codec``:
-    the learned mode's registry.CodecSpec)."""
+    the learned mode's registry.CodecSpec; None: the default ladder, REFINED_LADDER for
+    files that will be ``refined``, else LEARNED_LADDER)."""
     if mode == "learned":
-        top = codec.quality_top
-        if q <= top:
-            return {"level": (codec.levels - 1) * q / top}
+        if codec is None:
+            ladder = REFINED_LADDER if refined else LEARNED_LADDER
+            for name, q0, q1, lv0, lv1 in ladder:
+                if q <= q1:
+                    return {"codec": name, "level": lv0 + (lv1 - lv0) * (q - q0) / (q1 - q0)}
+            top = ladder[-1][2]
+        else:
+            top = codec.quality_top
+            if q <= top:
+                return {"level": (codec.levels - 1) * q / top}
         t = (q - top - 1) / (100 - top - 1)
         return {"mode": "scalar", "step": float(STEP_HIGH * (STEP_LOW / STEP_HIGH) ** t)}
     if q <= PALETTE_TOP:
@@ -83,11 +105,17 @@ def _vectors(analysis: Analysis) -> int:
     return int(analysis.latent.shape[1] * analysis.latent.shape[2])
 
 
-def resolve_quality(opts: EncodeOptions, analysis: Analysis) -> EncodeOptions:
+def resolve_quality(
+    opts: EncodeOptions, analysis: Analysis, refined: bool | None = None
+) -> EncodeOptions:
+    """``opts`` with its quality turned into settings; ``refined``: which default ladder
+    (None: refined when ``opts`` refine)."""
     opts = opts.resolved()  # mode "auto" decided before the quality is read
     if opts.quality is None:
         return opts
-    fixed = replace(opts, **settings(opts.quality, _vectors(analysis), opts.mode, opts.learned_codec()))
+    codec = opts.learned_codec() if opts.codec is not None else None  # None: the default ladder
+    refined = bool(opts.refine) if refined is None else refined
+    fixed = replace(opts, **settings(opts.quality, _vectors(analysis), opts.mode, codec, refined))
     # the learned ladder's top is the scalar quantizer: no learned symbols to refine there
     return fixed if fixed.mode == "learned" else replace(fixed, refine=0)
 
@@ -117,9 +145,9 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
         if final and search.restore is not opts.restore:
             fixed = replace(opts, quality=q, target_bpp=None, max_bytes=None)
             return with_restoration(analysis, at(q), resolve_quality(fixed, analysis))
-        if q not in cache:
+        if q not in cache:  # on the ladder the final file will use
             fixed = replace(search, quality=q, target_bpp=None, max_bytes=None)
-            cache[q] = pack(analysis, resolve_quality(fixed, analysis))
+            cache[q] = pack(analysis, resolve_quality(fixed, analysis, bool(opts.refine)))
         return cache[q]
 
     if len(at(0)) > budget:

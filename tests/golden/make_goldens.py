@@ -4,7 +4,8 @@
 
 Only run this when the format or the shipped learned codec changes on purpose; the tests
 compare against these bytes. Older goldens are frozen and must never be regenerated:
-v1_0_* were written by sdcodec 0.1.0 (format 1.0), v1_1_* by the 1.1 writer.
+v1_0_* were written by sdcodec 0.1.0 (format 1.0), v1_1_* by the 1.1 writer, v1_2_* (lc1)
+by the 1.2 writer (this script, with the entries it then had).
 """
 
 from pathlib import Path
@@ -22,8 +23,8 @@ KODAK = HERE.parents[2] / "shared" / "data" / "kodak"
 
 def main() -> None:
     im = Image.open(KODAK / "kodim23.png").convert("RGB").crop((300, 100, 396, 164))
-    for name, level in (("v1_2_learned_l1", 1.0), ("v1_2_learned_l5", 5.5)):
-        data = sdcodec.encode(im, sdcodec.EncodeOptions(mode="learned", level=level))
+    for name, codec, level in (("v1_5_learned_lc3", "lc3", 2.0),):
+        data = sdcodec.encode(im, sdcodec.EncodeOptions(mode="learned", codec=codec, level=level))
         (HERE / f"{name}.sdc").write_bytes(data)
         f = bitstream.read(data)
         codec = learned.load(models.registry.codec_by_id(f.quant.codec_id), "cpu")

@@ -61,10 +61,18 @@ def float_state(tensors: dict, names) -> dict:
     return {k: _dequantize(v, tensors.get(k + ".scale")) for k, v in tensors.items() if k in names}
 
 
-def save(path: Path, model, config: dict, int8: bool = True) -> str:
+# what a codec fine-tuned with its probability model frozen shares with its base codec
+# (training/train_latent_codec.py --freeze h_a,h_s,z_log_scale): the file leaves them out
+SHARED_WITH_BASE = ("h_a.", "int_h_s.", "z_log_scale", "y_counts", "thresholds", "z_counts")
+
+
+def save(path: Path, model, config: dict, int8: bool = True, base: str | None = None) -> str:
     """Write a trained nets.LatentCodec as safetensors: the float networks' kernels as int8
     with a float32 scale per output channel (``NAME.scale``; fp16 with ``int8=False``, as
-    lc1 was shipped), biases and gains float32, h_s and the probability tables integer."""
+    lc1 was shipped), biases and gains float32, h_s and the probability tables integer.
+
+    ``base``: a registry codec this one shares its probability model with; the file then
+    holds only what differs, and ``save`` checks that the shared parts are the base's."""
     import torch
     from safetensors.torch import save_file
 
@@ -83,9 +91,32 @@ def save(path: Path, model, config: dict, int8: bool = True) -> str:
     tensors["z_counts"] = torch.from_numpy(
         tables.z_tables(model.z_log_scale.detach().double().numpy())
     )
+    if base is not None:
+        tensors = _without_base(tensors, base)
+        config = {**config, "base": base}
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path),
               metadata={"config": json.dumps(config)})  # fmt: skip
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _base_tensors(name: str) -> dict:
+    from ..models.registry import codec_by_name
+
+    spec = codec_by_name(name)
+    if spec is None:
+        raise ValueError(f"unknown base codec {name!r}")
+    return read_weights(WEIGHTS_DIR / spec.file, spec.sha256, "learned codec")[1]
+
+
+def _without_base(tensors: dict, base: str) -> dict:
+    """``tensors`` less the probability model, after checking the base's is the same: the
+    symbols must mean the same to both codecs' decoders."""
+    shared = _base_tensors(base)
+    for k, v in tensors.items():
+        exact = k.startswith(SHARED_WITH_BASE) and not k.startswith(("h_a.", "z_log_scale"))
+        if exact and (k not in shared or not np.array_equal(v.numpy(), shared[k].numpy())):
+            raise ValueError(f"{k} differs from the base codec {base}'s")
+    return {k: v for k, v in tensors.items() if not k.startswith(SHARED_WITH_BASE)}
 
 
 def _dequantize(t, scale):
@@ -123,6 +154,8 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
 
     config, tensors = read_weights(path, spec.sha256 if spec else None, "learned codec")
     try:
+        if "base" in config:  # the probability model is the base codec's (SHARED_WITH_BASE)
+            tensors = {**_base_tensors(config["base"]), **tensors}
         net = LatentCodec(**config["model"])
         state = float_state(tensors, net.state_dict())
         missing = [k for k in net.state_dict() if k not in state and not k.startswith("h_s.")]

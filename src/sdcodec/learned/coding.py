@@ -65,7 +65,7 @@ def analyse(codec: LoadedCodec, latent: np.ndarray, level: float):
     net = codec.net
     with torch.inference_mode():
         x = pad_to(torch.from_numpy(np.ascontiguousarray(latent))[None].float(), Z_DOWN)
-        y = (net.g_a(x.to(codec.device))[0].float().cpu() * _gain(codec, level)).double()
+        y = (net.analysis(x.to(codec.device))[0].float().cpu() * _gain(codec, level)).double()
         z = net.h_a(y[None].float().to(codec.device))[0].float().cpu()
     z_sym = np.clip(np.round(z.numpy()), -tables.Z_RANGE, tables.Z_RANGE).astype(np.int64)
     mu, idx = _hyper(codec, z_sym)
@@ -128,5 +128,5 @@ def decompress(codec: LoadedCodec, payload: bytes, h: int, w: int, level: float)
     y_hat = torch.from_numpy(r_sym + mu / float(1 << intnet.FRAC)).float()
     with torch.inference_mode():
         y_hat = y_hat / _gain(codec, level)
-        out = codec.net.g_s(y_hat[None].to(codec.device))[0].float().cpu().numpy()
+        out = codec.net.synthesis(y_hat[None].to(codec.device))[0].float().cpu().numpy()
     return np.ascontiguousarray(out[:, :h, :w], dtype=np.float32)

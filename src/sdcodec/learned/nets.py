@@ -59,6 +59,9 @@ class LatentCodec(nn.Module):
         z_channels: int = 64,
         levels: int = 8,
         residual: bool = False,
+        lambda0: float = LAMBDA0,
+        lambda_ratio: float = LAMBDA_RATIO,
+        bypass: bool = False,
     ) -> None:
         super().__init__()
         act = nn.LeakyReLU(0.125)
@@ -66,6 +69,9 @@ class LatentCodec(nn.Module):
         self.config = dict(
             latent_channels=c, hidden=n, y_channels=m, z_channels=zc, levels=levels
         )
+        self.lambda0, self.lambda_ratio = lambda0, lambda_ratio
+        if (lambda0, lambda_ratio) != (LAMBDA0, LAMBDA_RATIO):
+            self.config.update(lambda0=lambda0, lambda_ratio=lambda_ratio)
         if residual:
             # lc2: y starts as the latent folded 2×2 into channels and g_s as its inverse,
             # so fine steps reach the autoencoder's own quality (lc1's plain stacks
@@ -90,6 +96,17 @@ class LatentCodec(nn.Module):
                 _conv(m, n), act, _conv(n, n), act, Up(n, 128), act, _conv(128, 128), act,
                 _conv(128, c),
             )
+        self.g_a_skip = self.g_s_skip = None
+        if bypass:
+            # a linear path beside g_a and g_s between the 2×2-folded latent and y, started
+            # silent: lc1's transforms alone cap quality near 24 dB on Kodak however fine
+            # the steps (docs/LEARNED.md), the bypass lets fine steps carry the latent itself
+            self.config["bypass"] = True
+            self.g_a_skip = nn.Conv2d(4 * c, m, 1)
+            self.g_s_skip = nn.Conv2d(m, 4 * c, 1)
+            for conv in (self.g_a_skip, self.g_s_skip):
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
         self.h_a = nn.Sequential(
             _conv(m, 128), act, _conv(128, 128, 3, 2), act, _conv(128, zc, 3, 2)
         )
@@ -109,6 +126,24 @@ class LatentCodec(nn.Module):
     @property
     def levels(self) -> int:
         return self.log_gain.shape[0]
+
+    def analysis(self, latent: torch.Tensor) -> torch.Tensor:
+        """g_a: latent (B, C, h, w) → y before the gain."""
+        y = self.g_a(latent)
+        if self.g_a_skip is not None:
+            y = y + self.g_a_skip(F.pixel_unshuffle(latent, 2))
+        return y
+
+    def synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
+        """g_s: ŷ (after the gain is divided out) → latent."""
+        out = self.g_s(y_hat)
+        if self.g_s_skip is not None:
+            out = out + F.pixel_shuffle(self.g_s_skip(y_hat), 2)
+        return out
+
+    def lam(self, level):
+        """The λ a level was trained for (loss bits/pixel + λ · 255² · MSE)."""
+        return self.lambda0 * self.lambda_ratio**level
 
     def gain(self, level: torch.Tensor) -> torch.Tensor:
         """Per-sample gains (B, M) at fractional levels (B,) in [0, levels − 1]."""
@@ -140,7 +175,7 @@ class LatentCodec(nn.Module):
     def forward(self, latent: torch.Tensor, level: torch.Tensor) -> dict:
         """Training pass: noise for the rate terms, straight-through rounding elsewhere."""
         g = self.gain(level)[:, :, None, None]
-        y = self.g_a(latent) * g
+        y = self.analysis(latent) * g
         z = self.h_a(y)
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
         z_hat = z + (torch.round(z) - z).detach()
@@ -148,7 +183,7 @@ class LatentCodec(nn.Module):
         r = y - mu
         r_noisy = r + torch.empty_like(r).uniform_(-0.5, 0.5)
         y_hat = mu + r + (torch.round(r) - r).detach()
-        x_hat = self.g_s(y_hat / g)
+        x_hat = self.synthesis(y_hat / g)
         bits = -(
             torch.log2(self.y_likelihood(r_noisy, s)).sum(dim=(1, 2, 3))
             + torch.log2(self.z_likelihood(z_noisy)).sum(dim=(1, 2, 3))

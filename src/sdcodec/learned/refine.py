@@ -65,8 +65,6 @@ def refine(
     control's cap; None: no cap)."""
     import torch
 
-    from .nets import LAMBDA0, LAMBDA_RATIO
-
     dev = codec.device
     net = codec.net
     height, width = rgb.shape[:2]
@@ -78,7 +76,7 @@ def refine(
     log2p = torch.from_numpy(_log2_tables(codec)).float().to(dev)
     with torch.no_grad():
         gain = net.gain(torch.tensor([float(level)]))[0].float().to(dev).view(-1, 1, 1)
-    lam = LAMBDA0 * LAMBDA_RATIO**level * 255**2
+    lam = net.lam(level) * 255**2
 
     def table_bits(sym: torch.Tensor) -> torch.Tensor:
         k = (sym.long() + tables.Y_RANGE).clamp(0, 2 * tables.Y_RANGE)
@@ -92,7 +90,7 @@ def refine(
     with torch.enable_grad():
         for step in range(steps + 1):
             rounded = y + (torch.round(y) - y).detach()
-            latent = net.g_s(((rounded + mu_t) / gain)[None])[:, :, :lat_h, :lat_w]
+            latent = net.synthesis(((rounded + mu_t) / gain)[None])[:, :, :lat_h, :lat_w]
             if restorer is not None:
                 latent = latent + restorer.body(latent)
             sse, grad = decoder.decode_sse(latent, target, grad=step < steps)

@@ -213,6 +213,17 @@ CODECS: tuple[CodecSpec, ...] = (
         description="hyperprior latent codec for TAEF2, trained here (docs/LEARNED.md)",
         quality_top=80,
     ),
+    CodecSpec(
+        name="lc3",
+        id=2,
+        autoencoder="taef2",
+        file="lc3.safetensors",
+        sha256="5ac1e5867ba148055aef09156e5a8f560f7618ade806d44aa837b0e8af67be78",
+        levels=8,
+        description="lc1 fine-tuned for 0.1–1 bpp with a bypass past its transforms; lc1's "
+        "probability model (docs/LEARNED.md)",
+        default_level=1.5,
+    ),
 )
 DEFAULT_CODEC = "lc1"
 
