@@ -15,16 +15,18 @@ from .conftest import psnr
 # precision: bf16 autoencoder); the band is ±0.6 dB and sizes ±10%: float rounding on
 # another machine may move a k-means centre or a rounding of the latent, not the quality
 # level. The "learned" row is the shipped lc1 codec's stated Kodak figure with its restorer
-# rs2 at decode (the default since format 1.4; without it 21.37, 25.53 and 24.99 dB); the
+# rs2 at decode (the default since format 1.4; without it 21.37, 25.53 and 24.99 dB); "lc3"
+# is the shipped lc3 codec's (format 1.5) at its default level; the
 # palette rows include rs1 (the default since 1.3; without it they were
 # 20.44/19.76/20.42, 25.63/25.05/24.98 and 24.02/23.48/23.78 dB).
 MEASURED = {
-    "kodim01": {"learned": (21.89, 6152), "8bit": (27.17, 166004), "k256": (21.25, 11388), "k256d": (20.42, 11432), "g4k64d": (20.90, 18296)},
-    "kodim03": {"learned": (26.11, 5192), "8bit": (33.20, 164132), "k256": (25.93, 10512), "k256d": (25.09, 10340), "g4k64d": (25.18, 15584)},
-    "kodim23": {"learned": (25.34, 5464), "8bit": (33.33, 160644), "k256": (24.67, 10300), "k256d": (23.71, 10176), "g4k64d": (24.29, 15568)},
+    "kodim01": {"learned": (21.89, 6152), "lc3": (21.55, 8360), "8bit": (27.17, 166004), "k256": (21.25, 11388), "k256d": (20.42, 11432), "g4k64d": (20.90, 18296)},
+    "kodim03": {"learned": (26.11, 5192), "lc3": (25.41, 6696), "8bit": (33.20, 164132), "k256": (25.93, 10512), "k256d": (25.09, 10340), "g4k64d": (25.18, 15584)},
+    "kodim23": {"learned": (25.34, 5464), "lc3": (26.04, 6628), "8bit": (33.33, 160644), "k256": (24.67, 10300), "k256d": (23.71, 10176), "g4k64d": (24.29, 15568)},
 }  # fmt: skip
 MODE_ARGS = {
     "learned": [],  # the default: the learned codec lc1 at its default level
+    "lc3": ["--codec", "lc3"],  # lc3 at its default level 1.5, unrefined (no restorer)
     "8bit": ["--mode", "8bit"],
     "k256": ["--mode", "palette"],  # palette of 256, no dithering
     "k256d": ["--dither"],

@@ -407,8 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--quality",
         type=int,
         metavar="Q",
-        help="0..100: the learned codec's rate; with a hand-made --mode, one ladder of "
-        "palette sizes up to 60 and scalar steps above (overrides --mode/-k/--step)",
+        help="0..100: the learned codecs' rate (lc1, then lc3 from 41, from 31 with --refine, "
+        "scalar steps above 90; --codec: that codec's levels only); with a hand-made --mode, "
+        "one ladder of palette sizes up to 60 and scalar steps above (overrides --mode/-k/--step)",
     )
     e.add_argument(
         "--target-bpp",
@@ -427,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--level", type=float, metavar="L",
                    help="learned mode: rate level 0..7, fractional allowed (-q sets it too)")
     e.add_argument("--codec", metavar="NAME",
-                   help="learned mode: which learned codec (`sdcodec models` lists them)")
+                   help="learned mode: which learned codec (`sdcodec models` lists them; "
+                   "default: lc1, or what -q/--target-bpp/--max-bytes choose)")
     e.add_argument("--preset", choices=["buhlmann"],
                    help="buhlmann: the article's recipe exactly (SD 1.4, docs/MODELS.md)")
     e.add_argument("--resize", type=int, metavar="N",

@@ -155,7 +155,8 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
     config, tensors = read_weights(path, spec.sha256 if spec else None, "learned codec")
     try:
         if "base" in config:  # the probability model is the base codec's (SHARED_WITH_BASE)
-            tensors = {**_base_tensors(config["base"]), **tensors}
+            base = _base_tensors(config["base"])
+            tensors = {**{k: v for k, v in base.items() if k.startswith(SHARED_WITH_BASE)}, **tensors}
         net = LatentCodec(**config["model"])
         state = float_state(tensors, net.state_dict())
         missing = [k for k in net.state_dict() if k not in state and not k.startswith("h_s.")]
