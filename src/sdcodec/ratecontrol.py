@@ -117,7 +117,10 @@ def resolve_quality(
     opts = opts.resolved()  # mode "auto" decided before the quality is read
     if opts.quality is None:
         return opts
-    codec = opts.learned_codec() if opts.codec is not None else None  # None: the default ladder
+    codec = opts.learned_codec()
+    # the default ladder is TAEF2's (lc1, lc3); any other model's codec walks its own levels
+    if opts.codec is None and codec is not None and codec.name == LEARNED_LADDER[0][0]:
+        codec = None
     refined = bool(opts.refine) if refined is None else refined
     fixed = replace(opts, **settings(opts.quality, _vectors(analysis), opts.mode, codec, refined))
     # the learned ladder's top is the scalar quantizer: no learned symbols to refine there
