@@ -132,17 +132,15 @@ def evaluate(model, lat, m, levels, decoder=None, img=None) -> str:
     return " | ".join(parts)
 
 
-def fine_tune_start(model: LatentCodec, a) -> LatentCodec:
-    """``model``'s shape with the weights of ``a.init``; with ``a.init_levels`` its levels
-    re-spaced over the start's levels LO … HI: same λ and gains there, so training starts
+def fine_tune_start(a) -> LatentCodec:
+    """The start model ``a.init``; with ``a.init_levels`` (or a bypass to add) a new model
+    whose levels span the start's levels LO … HI: same λ and gains there, so training starts
     where the start model stood at those rates."""
     start = LatentCodec(residual=a.residual)
     start.load_state_dict(torch.load(a.init, weights_only=True))
     if not a.init_levels and not a.bypass:
         return start
-    if not a.init_levels:
-        a.init_levels = f"0,{start.levels - 1}"
-    lo, hi = (float(v) for v in a.init_levels.split(","))
+    lo, hi = (float(v) for v in (a.init_levels or f"0,{start.levels - 1}").split(","))
     n = start.levels - 1
     model = LatentCodec(residual=a.residual, lambda0=start.lam(lo),
                         lambda_ratio=(start.lam(hi) / start.lam(lo)) ** (1 / n), bypass=a.bypass)  # fmt: skip
@@ -205,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     model = LatentCodec(residual=a.residual, lambda0=a.lambda0, lambda_ratio=a.lambda_ratio,
                         bypass=a.bypass)  # fmt: skip
     if a.init is not None:
-        model = fine_tune_start(model, a)
+        model = fine_tune_start(a)
     frozen = tuple(f for f in a.freeze.split(",") if f)
     for n, prm in model.named_parameters():
         prm.requires_grad_(not n.startswith(frozen))
