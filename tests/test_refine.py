@@ -15,7 +15,7 @@ from sdcodec import EncodeOptions, bitstream, ratecontrol
 from sdcodec.bench import runner
 from sdcodec.bench.codecs import parse_sdc_config
 from sdcodec.cli import main
-from sdcodec.codec import analyze
+from sdcodec.codec import analyze, pack
 from sdcodec.errors import InputError
 from sdcodec.learned import refine
 
@@ -65,17 +65,34 @@ def test_refinement_of_lc3(kodak, name):
 
 
 def test_refinement_keeps_the_budget_of_rate_control(kodak):
-    """Never over the budget, and better than unrefined — except where lc3's refined file
-    grows more than REFINED_SIZE expects: refinement capped at the budget then keeps the
-    analysis's symbols (this crop at 300 bytes: the same file as unrefined; a known limit,
-    docs/LEARNED.md), never a worse file."""
+    """Never over the budget, and better than unrefined at every budget (measured on this
+    crop: +2.6 / +2.5 / +3.2 dB at 300 / 500 / 900 bytes). At 300 bytes the analysis's own
+    symbols fit but the tables' bits plus the coder's slack say they do not: refinement
+    used to keep them there (+0.0 dB)."""
     src = _crop(kodak, "kodim03")
     for budget in (300, 500, 900):
         refined = sdcodec.encode(src, EncodeOptions(max_bytes=budget, refine=8))
         plain = sdcodec.encode(src, EncodeOptions(max_bytes=budget))
         assert len(refined) <= budget
         gain = psnr(src, sdcodec.decode(refined)) - psnr(src, sdcodec.decode(plain))
-        assert gain > 0.5 if budget != 300 else gain >= 0, (budget, gain)
+        assert gain > 1.0, (budget, gain)
+
+
+@pytest.mark.parametrize("level", [1.0, 2.0])
+def test_capped_refinement_follows_the_cap(kodak, level):
+    """lc3's refinement wants more bits than the analysis gave (uncapped on this crop: 368 →
+    400 bytes at level 1, 456 → 556 at level 2); capped at the unrefined size, the rate
+    term's weight rises until it fits, and the picture still gains (measured: +2.9 / +2.9 dB
+    at 364 / 416 bytes). With the weight held, every iterate was over the cap and the
+    analysis's symbols were kept: +0.0 dB."""
+    src = _crop(kodak, "kodim03")
+    an = analyze(src)
+    plain = pack(an, EncodeOptions(codec="lc3", level=level).resolved())
+    capped = pack(an, EncodeOptions(codec="lc3", level=level, refine=8, max_bytes=len(plain)).resolved())
+    free = pack(an, EncodeOptions(codec="lc3", level=level, refine=8).resolved())
+    assert len(free) > len(plain) >= len(capped) > 0.85 * len(plain)
+    gain = psnr(src, sdcodec.decode(capped)) - psnr(src, sdcodec.decode(plain))
+    assert gain > 1.5, gain
 
 
 def test_rate_control_expects_refinement_to_shrink_low_rate_files(kodak, monkeypatch):

@@ -29,8 +29,9 @@ the result is the highest fitting Q the search meets, not always the global one.
 refinement (``--refine``) the search runs on unrefined files, scaled by how much
 refinement is expected to shrink or grow them at that Q (REFINED_SIZE) and leaving
 REFINE_HEADROOM of the budget, stops at Q REFINE_TOP, and the kept setting is refined
-under the budget — a second time, one setting higher, when the first file comes out more
-than REFINE_RETRY under it (the better of the two is kept). A file never exceeds
+under the budget (its rate weight following the budget, so an image that refines larger
+than expected still gains) — a second time, one setting higher, when the first file comes
+out more than REFINE_RETRY under it (the better of the two is kept). A file never exceeds
 ``max_bytes``; when even Q 0 does not fit, that is an error that says the smallest size.
 """
 
@@ -66,10 +67,10 @@ REFINE_HEADROOM = 0.04  # for the spread of REFINED_SIZE between images
 # photo far above the rest; means 0.92 / 0.84 / 0.72 / 0.68), on four Kodak images 1.16
 # (level 0) … 1.26 (level 2). 1.25 up to level 3 is taken from the Kodak figures, so the
 # bench is not independent of it: with 1.43 a target of 0.10–0.15 bpp could not reach
-# lc3 at all. Too low a ratio costs more than too high: refinement capped at the budget
-# keeps the first iterate under it and gains next to nothing (kodim01 at 0.25 bpp:
-# 21.97 dB with 1.0 here, 24.29 with 1.25), while a file that lands more than
-# REFINE_RETRY under the budget gets a second try
+# lc3 at all. Since refinement under a cap steers its rate weight to the cap
+# (learned/refine.py), the ratio matters less than it did: kodim01 at 0.25 bpp codes
+# 24.28 dB with 1.0 here and 24.32 with 1.25 (with the weight held: 21.97 and 24.29); a
+# file that lands more than REFINE_RETRY under the budget gets a second try
 REFINED_SIZE = ((0, 0.86), (10, 0.915), (20, 0.955), (30, 0.99), (40, 1.02), (41, 1.25), (72, 1.25),
                 (90, 1.13))  # fmt: skip
 # refinement needs the learned codec's symbols: the ladder's scalar top is not refined
