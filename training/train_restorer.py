@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extra", type=Path, help="a second cache (same layout) mixed into each batch")
     p.add_argument("--extra-per-batch", type=int, default=2)
     p.add_argument("--init", type=Path, help="start from this final.pt (a run of the same size)")
+    p.add_argument("--identity-start", action="store_true",
+                   help="with --init: its output layer set to zero, so training starts from the "
+                   "identity on its learned features (rs2 on lc3's latents: 26.30 → 23.69 dB)")  # fmt: skip
     p.add_argument("--hidden", type=int, default=96)
     p.add_argument("--depth", type=int, default=7)
     p.add_argument("--seed", type=int, default=0)
@@ -90,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     net = build(hidden=a.hidden, depth=a.depth)
     if a.init:
         net.load_state_dict(torch.load(a.init, weights_only=True))
+        if a.identity_start:
+            with torch.no_grad():
+                net.body[-1].weight.zero_()
+                net.body[-1].bias.zero_()
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     state = {"step": 0, "seconds": 0.0}
     ckpt = a.out / "ckpt.pt"
