@@ -1,0 +1,48 @@
+"""What do more refinement steps buy? Mean bpp / PSNR / SSIMULACRA2 / JOD and encode seconds
+of ``--refine N --target-bpp X`` over the given images, for each N and X.
+
+    SDCODEC_MODELS=../shared/models python benchmarks/refine_steps.py \\
+        ../shared/data/kodak/kodim{01,07,13,23}.png --steps 12,24,48 --rates 0.15,0.25
+
+Prints one line per (steps, rate) (BENCHMARKS.md, session 8). SSIMULACRA2 and JOD need the
+bench extra (``pip install -e '.[bench]'``, cvvdp).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from PIL import Image
+
+import sdcodec
+from sdcodec import EncodeOptions
+from sdcodec.bench import metrics
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("images", nargs="+")
+    p.add_argument("--steps", default="12,24,48")
+    p.add_argument("--rates", default="0.15,0.25")
+    a = p.parse_args()
+    for steps in (int(s) for s in a.steps.split(",")):
+        for bpp in (float(r) for r in a.rates.split(",")):
+            rows = []
+            for path in a.images:
+                im = Image.open(path).convert("RGB")
+                ref = np.asarray(im)
+                t = time.perf_counter()
+                data = sdcodec.encode(im, EncodeOptions(target_bpp=bpp, refine=steps))
+                seconds = time.perf_counter() - t
+                dec = np.asarray(sdcodec.decode(data).convert("RGB"))
+                rows.append((8 * len(data) / (im.width * im.height), metrics.psnr(ref, dec),
+                             metrics.ssimulacra2(ref, dec), metrics.jod(ref, dec), seconds))  # fmt: skip
+            m = np.mean(rows, axis=0)
+            print(f"steps {steps} target {bpp}: {m[0]:.3f} bpp {m[1]:.2f} dB "
+                  f"SSIMULACRA2 {m[2]:.1f} JOD {m[3]:.2f} encode {m[4]:.1f} s", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
