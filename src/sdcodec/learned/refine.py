@@ -101,11 +101,12 @@ def refine(
     start = torch.round(y.detach()).clamp(-tables.Y_RANGE, tables.Y_RANGE)
     best, best_score = start, math.inf
     capped = spare_bits is not None
-    max_bits = table_bits(start).item() + spare_bits if capped else math.inf
+    start_bits = table_bits(start).item()
+    max_bits = start_bits + spare_bits if capped else math.inf
     # the analysis's own symbols fit (rate control chose them) even where the tables' bits
     # plus the coder's slack say they do not, as on tiny files: no more bits than theirs
     # fits too (the caller checks the real bytes)
-    allowed = max(max_bits, table_bits(start).item())
+    allowed = max(max_bits, start_bits)
     rate_weight = 1.0
     with torch.enable_grad():
         for step in range(steps + 1):
@@ -124,8 +125,8 @@ def refine(
             if step == steps:
                 break
             if capped:
-                rate_weight *= min(max((bits / (CAP_FILL * max_bits)) ** CAP_GAIN, CAP_CLAMP[0]),
-                                   CAP_CLAMP[1])  # fmt: skip
+                step_factor = (bits / (CAP_FILL * max_bits)) ** CAP_GAIN
+                rate_weight *= float(np.clip(step_factor, *CAP_CLAMP))
             # per image, not per pixel: Adam does not care, and fp16 gradients (CUDA) do
             # not underflow
             bits_soft = -torch.log2(net.y_likelihood(y, log_sigma)).sum()
