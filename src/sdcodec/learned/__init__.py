@@ -113,6 +113,8 @@ def _without_base(tensors: dict, base: str) -> dict:
     symbols must mean the same to both codecs' decoders."""
     shared = _base_tensors(base)
     for k, v in tensors.items():
+        # h_a (encoder only) is stored at another precision than the base's, and z_log_scale
+        # reaches the decoder only through z_counts, which is compared
         exact = k.startswith(SHARED_WITH_BASE) and not k.startswith(("h_a.", "z_log_scale"))
         if exact and (k not in shared or not np.array_equal(v.numpy(), shared[k].numpy())):
             raise ValueError(f"{k} differs from the base codec {base}'s")
