@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sdcodec import bitstream, codec
+from sdcodec import bitstream, codec, learned, models
 from sdcodec.entropy.plane import decode_plane
 from sdcodec.errors import FormatError
 
@@ -31,6 +31,14 @@ def decode_without_network(data: bytes) -> None:
     codec.decode_latent(f)
     if f.alpha is not None:
         decode_plane(f.alpha, f.header.height, f.header.width)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _weights_loaded():
+    """Load every learned codec once first: reading the weights files (lc4 reads lc3's and
+    lc1's too) is a one-time cost the memory bound is not about."""
+    for spec in models.registry.CODECS:
+        learned.load(spec, "cpu")
 
 
 def check(data: bytes) -> None:

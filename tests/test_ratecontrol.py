@@ -119,22 +119,24 @@ def test_learned_quality_is_monotonic_and_fits(crop256, codec):
 
 
 @pytest.mark.parametrize("refined", [False, True], ids=["plain", "refined"])
-def test_default_ladder_hands_over_from_lc1_to_lc3(crop256, refined):
-    """Without --codec the dial walks lc1, then lc3 (where lc1 saturates), then the scalar
-    steps; sizes grow across both hand-overs (the search relies on it), and quality at the
-    top of lc3's range is above lc1's top."""
+def test_default_ladder_hands_over_from_lc1_to_lc4(crop256, refined):
+    """Without --codec the dial walks lc1, then lc4 (where lc1 saturates), then the scalar
+    steps; sizes grow across both hand-overs as the search sees them (for refined files,
+    the unrefined size times REFINED_SIZE), and quality at the top of lc4's range is above
+    lc1's top."""
     an = analyze(crop256)
     ladder = ratecontrol.REFINED_LADDER if refined else ratecontrol.LEARNED_LADDER
-    (_, _, lc1_top, _, _), (_, lc3_from, lc3_top, _, _) = ladder
-    qs = [0, lc1_top // 2, lc1_top, lc3_from, (lc3_from + lc3_top) // 2, lc3_top, lc3_top + 1, 100]
+    (_, _, lc1_top, _, _), (_, lc4_from, lc4_top, _, _) = ladder
+    qs = [0, lc1_top // 2, lc1_top, lc4_from, (lc4_from + lc4_top) // 2, lc4_top, lc4_top + 1, 100]
     sizes, names, quality = [], [], []
     for q in qs:
         opts = ratecontrol.resolve_quality(EncodeOptions(quality=q), an, refined)
         data = pack(an, opts)
         quant = sdcodec.info(data)["quantizer"]
         names.append(quant["codec"]["name"] if quant["name"] == "learned" else quant["name"])
-        sizes.append(len(data))
+        ratio = np.interp(q, *zip(*ratecontrol.REFINED_SIZE, strict=True)) if refined and q <= 90 else 1
+        sizes.append(len(data) * ratio)
         quality.append(psnr(crop256, sdcodec.decode(data)))
-    assert names == ["lc1"] * 3 + ["lc3"] * 3 + ["scalar"] * 2
+    assert names == ["lc1"] * 3 + ["lc4"] * 3 + ["scalar"] * 2
     assert sizes == sorted(sizes), sizes
     assert quality[5] > quality[2] + 1.0, quality

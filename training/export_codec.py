@@ -7,6 +7,7 @@ as integers (sdcodec.learned.save). Prints the sha256 to pin in sdcodec/models/r
     python training/export_codec.py runs/lc1 lc1 --fp16
     python training/export_codec.py runs/lc3 lc3 --base lc1   # lc1's probability model
     python training/export_codec.py runs/rs1 rs1 --restorer   # a latent restorer
+    python training/export_codec.py runs/lc4 lc4 --context    # train_context.py's run
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from sdcodec.learned import WEIGHTS_DIR, restore, save
+from sdcodec.learned import WEIGHTS_DIR, context, restore, save, save_context
 from sdcodec.learned.nets import LatentCodec
 
 
@@ -29,18 +30,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="folder to write to")
     p.add_argument("--fp16", action="store_true", help="kernels as fp16 (lc1) instead of int8")
     p.add_argument("--restorer", action="store_true", help="a run of train_restorer.py")
+    p.add_argument("--context", action="store_true", help="a run of train_context.py")
     p.add_argument("--base", help="a registry codec whose probability model this run kept frozen "
                    "(--freeze h_a,h_s,z_log_scale): the file holds only what differs")
     a = p.parse_args(argv)
     config = json.loads((a.run / "config.json").read_text())
+    a.out.mkdir(parents=True, exist_ok=True)
+    out = a.out / f"{a.name}.safetensors"
+    if a.context:
+        nets = context.build(**config["model"])
+        nets.load_state_dict(torch.load(a.run / "final.pt", weights_only=True))
+        meta = {"model": config["model"], "run": config["args"]}
+        sha = save_context(out, nets, config["codec"], meta)
+        print(f"{out} {out.stat().st_size} bytes sha256 {sha}")
+        return 0
     model = restore.build(**config["model"]) if a.restorer else LatentCodec(**config["model"])
     final = a.run / "final.pt"
     state = torch.load(final, weights_only=True) if final.exists() else (
         torch.load(a.run / "ckpt.pt", weights_only=False)["model"]
     )
     model.load_state_dict(state)
-    a.out.mkdir(parents=True, exist_ok=True)
-    out = a.out / f"{a.name}.safetensors"
     meta = {"model": config["model"], "run": config["args"]}
     sha = restore.save(out, model, meta) if a.restorer else save(out, model, meta, int8=not a.fp16, base=a.base)
     print(f"{out} {out.stat().st_size} bytes sha256 {sha}")

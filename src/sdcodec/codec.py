@@ -333,7 +333,7 @@ def _pack_learned(analysis: Analysis, opts: EncodeOptions) -> bytes:
     level = spec.default_level if opts.level is None else float(opts.level)
     level = float(np.float32(level))  # what the file stores is what the encoder uses
     z_sym, r_sym, mu, idx, r = coding.analyse(codec, analysis.latent, level)
-    payload = coding.pack_symbols(codec, z_sym, r_sym, idx)
+    payload = coding.pack_symbols(codec, z_sym, r_sym)
     params = quant.QuantParams(quant.QuantizerId.LEARNED, None, codec_id=spec.id, level=level)
     if opts.refine:
         cap = None
@@ -367,8 +367,9 @@ def _refined(analysis: Analysis, opts: EncodeOptions, codec, symbols, level: flo
         spare_bits = 8 * (cap - len(payload) - CODER_SLACK)
     decoder = models.load(analysis.spec, "decoder", opts.models_dir, opts.device)
     net = restore.load(restorer, opts.device) if restorer else None
-    better = refine.refine(codec, decoder, net, rgb, r, mu, idx, level, opts.refine, spare_bits)
-    refined = coding.pack_symbols(codec, z_sym, better, idx)
+    better = refine.refine(codec, decoder, net, rgb, r, mu, idx, level, opts.refine, spare_bits,
+                           z_sym=z_sym)  # fmt: skip
+    refined = coding.pack_symbols(codec, z_sym, better)
     return refined if cap is None or len(refined) <= max(cap, len(payload)) else payload
 
 

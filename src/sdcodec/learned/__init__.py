@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import ModelUnavailableError, first_line
 from ..models.registry import CodecSpec
+from . import context
 from .intnet import IntConv
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -33,6 +34,18 @@ class LoadedCodec:
     thresholds: np.ndarray
     z_counts: np.ndarray
     device: str
+    context: list[list[IntConv]] | None = None  # context.py's networks, one per slice
+
+    def context_nets(self):
+        """The context model as float networks (for refinement), built from the integer
+        layers so no second copy ships."""
+        if self.context is None:
+            return None
+        if self._context_nets is None:
+            self._context_nets = context.float_nets(self.context, self.device)
+        return self._context_nets
+
+    _context_nets: object = None
 
     @property
     def levels(self) -> int:
@@ -80,11 +93,7 @@ def save(path: Path, model, config: dict, int8: bool = True, base: str | None = 
 
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("h_s.")}
     tensors = float_tensors(state, int8)
-    for i, layer in enumerate(intnet.export(model.h_s)):
-        tensors[f"int_h_s.{i}.weight"] = torch.from_numpy(layer.weight.astype(np.int16))
-        tensors[f"int_h_s.{i}.bias"] = torch.from_numpy(layer.bias)
-        flags = [layer.shift, int(layer.relu), int(layer.shuffle)]
-        tensors[f"int_h_s.{i}.flags"] = torch.tensor(flags, dtype=torch.int32)
+    tensors.update(_int_tensors(intnet.export(model.h_s), "int_h_s"))
     y_counts, thresholds = tables.y_tables()
     tensors["y_counts"] = torch.from_numpy(y_counts)
     tensors["thresholds"] = torch.from_numpy(thresholds)
@@ -156,6 +165,10 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
 
     config, tensors = read_weights(path, spec.sha256 if spec else None, "learned codec")
     try:
+        if "transforms" in config:  # g_a, g_s and the gains are another shipped codec's
+            own = _base_tensors(config["transforms"])
+            tensors = {**{k: v for k, v in own.items() if not k.startswith(SHARED_WITH_BASE)},
+                       **tensors}  # fmt: skip
         if "base" in config:  # the probability model is the base codec's (SHARED_WITH_BASE)
             base = _base_tensors(config["base"])
             tensors = {**{k: v for k, v in base.items() if k.startswith(SHARED_WITH_BASE)}, **tensors}
@@ -165,18 +178,11 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
         if missing:
             raise ValueError(f"missing {missing[0]}")
         net.load_state_dict(state, strict=False)
-        hyper = []
-        i = 0
-        while f"int_h_s.{i}.weight" in tensors:
-            shift, relu, shuffle = (int(v) for v in tensors[f"int_h_s.{i}.flags"])
-            layer = IntConv(
-                tensors[f"int_h_s.{i}.weight"].numpy().astype(np.int32),
-                tensors[f"int_h_s.{i}.bias"].numpy().astype(np.int64),
-                shift, bool(relu), bool(shuffle),
-            )  # fmt: skip
-            layer.check()
-            hyper.append(layer)
-            i += 1
+        hyper = _int_layers(tensors, "int_h_s")
+        ctx = None
+        if "context" in config:
+            ctx = [_int_layers(tensors, f"int_ctx.{i}") for i in range(config["context"]["slices"])]
+            context.check(ctx, net.config["y_channels"])
         y_counts = tensors["y_counts"].numpy().astype(np.int64)
         thresholds = tensors["thresholds"].numpy().astype(np.int64)
         z_counts = tensors["z_counts"].numpy().astype(np.int64)
@@ -185,7 +191,55 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
             f"{path}: not a learned-codec weights file ({first_line(exc)})"
         ) from None
     net.to(device).eval().requires_grad_(False)
-    return LoadedCodec(spec, net, hyper, y_counts, thresholds, z_counts, device)
+    return LoadedCodec(spec, net, hyper, y_counts, thresholds, z_counts, device, ctx)
+
+
+def _int_layers(tensors: dict, prefix: str) -> list[IntConv]:
+    layers = []
+    while f"{prefix}.{len(layers)}.weight" in tensors:
+        name = f"{prefix}.{len(layers)}"
+        shift, relu, shuffle = (int(v) for v in tensors[f"{name}.flags"])
+        layer = IntConv(
+            tensors[f"{name}.weight"].numpy().astype(np.int32),
+            tensors[f"{name}.bias"].numpy().astype(np.int64),
+            shift, bool(relu), bool(shuffle),
+        )  # fmt: skip
+        layer.check()
+        layers.append(layer)
+    return layers
+
+
+def _int_tensors(layers: list[IntConv], prefix: str) -> dict:
+    import torch
+
+    out = {}
+    for i, layer in enumerate(layers):
+        small = np.abs(layer.weight).max(initial=0) < 128
+        out[f"{prefix}.{i}.weight"] = torch.from_numpy(layer.weight.astype(np.int8 if small else np.int16))
+        out[f"{prefix}.{i}.bias"] = torch.from_numpy(layer.bias)
+        flags = [layer.shift, int(layer.relu), int(layer.shuffle)]
+        out[f"{prefix}.{i}.flags"] = torch.tensor(flags, dtype=torch.int32)
+    return out
+
+
+def save_context(path: Path, nets, codec: str, meta: dict) -> str:
+    """Write a context model (context.py) for the shipped codec ``codec`` as a codec of its
+    own: the integer context networks only; transforms and hyperprior are ``codec``'s."""
+    from safetensors.torch import save_file
+
+    from ..models.registry import codec_by_name
+
+    spec = codec_by_name(codec)
+    own, _ = read_weights(WEIGHTS_DIR / spec.file, spec.sha256, "learned codec")
+    tensors = {}
+    for i, layers in enumerate(context.export(nets)):
+        tensors.update(_int_tensors(layers, f"int_ctx.{i}"))
+    config = {"model": own["model"], "transforms": codec, "context": meta["model"],
+              "run": meta.get("run", {})}  # fmt: skip
+    if "base" in own:
+        config["base"] = own["base"]
+    save_file(tensors, str(path), metadata={"config": json.dumps(config)})
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def cached(spec, device: str | None, loader):

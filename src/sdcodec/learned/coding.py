@@ -4,6 +4,9 @@ Payload: constriction's RangeEncoder words (little-endian u32). First z, channel
 channel with that channel's table, raster order; then y, grouped by scale index (all
 symbols whose index is 0 in (channel, row, column) order, then index 1, ...). The decoder
 knows every index from z before it reads y, so the order is the same on both sides.
+A codec with a context model (context.py) writes y slice by slice, each slice grouped by
+scale index the same way: the decoder knows a slice's indices once the slices before it
+are decoded.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import FormatError
-from . import LoadedCodec, intnet, tables
+from . import LoadedCodec, context, intnet, tables
 
 Z_DOWN = 8  # z is 1/8 of the latent's resolution, y 1/2
 
@@ -35,11 +38,11 @@ def shapes(codec: LoadedCodec, h: int, w: int) -> tuple[tuple[int, ...], tuple[i
     return (cfg["y_channels"], hp * 4, wp * 4), (cfg["z_channels"], hp, wp)
 
 
-def _hyper(codec: LoadedCodec, z_sym: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (μ as value·2^FRAC, scale index) of every y symbol, from z's symbols."""
+def hyper_params(codec: LoadedCodec, z_sym: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (μ, log σ) of every y symbol from z's symbols, fixed point (value · 2^FRAC)."""
     out = intnet.run(codec.hyper, z_sym)
     m = out.shape[0] // 2
-    return out[:m], tables.scale_index(out[m:], codec.thresholds)
+    return out[:m], out[m:]
 
 
 def _gain(codec: LoadedCodec, level: float):
@@ -55,9 +58,59 @@ def encode_symbols(codec: LoadedCodec, latent: np.ndarray, level: float):
     return analyse(codec, latent, level)[:3]
 
 
+def _slices(codec: LoadedCodec, m: int) -> list[slice]:
+    """y's channel groups in coding order: one without a context model."""
+    if codec.context is None:
+        return [slice(0, m)]
+    cs = m // len(codec.context)
+    return [slice(i * cs, (i + 1) * cs) for i in range(len(codec.context))]
+
+
+def _slice_params(codec: LoadedCodec, i: int, sl: slice, mu: np.ndarray, s: np.ndarray,
+                  y_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Exact (μ fixed point, scale index) of slice i's symbols, from the hyperprior's μ, s
+    and the fixed-point ŷ of the slices before it."""
+    if codec.context is None:
+        return mu[sl], tables.scale_index(s[sl], codec.thresholds)
+    m, sp = context.exact_params(codec.context[i], mu[sl], s[sl], y_hat[: sl.start])
+    return m, tables.scale_index(sp, codec.thresholds)
+
+
+def quantize(codec: LoadedCodec, y: np.ndarray, z_sym: np.ndarray, hyper=None):
+    """y (after the gain, float) → (y symbols, μ fixed point, scale indices, y − μ before
+    rounding), slice after slice: each slice rounds on the grid its context model puts μ on.
+    ``hyper``: hyper_params(codec, z_sym), where the caller has it."""
+    mu0, s0 = hyper if hyper is not None else hyper_params(codec, z_sym)
+    r_sym = np.empty(y.shape, dtype=np.int64)
+    mu, idx, r = np.empty_like(r_sym), np.empty_like(r_sym), np.empty(y.shape)
+    y_hat = np.empty_like(r_sym)
+    for i, sl in enumerate(_slices(codec, y.shape[0])):
+        mu[sl], idx[sl] = _slice_params(codec, i, sl, mu0, s0, y_hat)
+        r[sl] = y[sl] - mu[sl] / float(1 << intnet.FRAC)
+        r_sym[sl] = np.clip(np.round(r[sl]), -tables.Y_RANGE, tables.Y_RANGE)
+        y_hat[sl] = (r_sym[sl] << intnet.FRAC) + mu[sl]
+    return r_sym, mu, idx, r
+
+
+def symbol_params(codec: LoadedCodec, z_sym: np.ndarray, r_sym: np.ndarray):
+    """(μ fixed point, scale indices) of given y symbols: what the decoder derives."""
+    mu0, s0 = hyper_params(codec, z_sym)
+    mu, idx = np.zeros_like(r_sym), np.zeros_like(r_sym)
+    for i, sl in enumerate(_slices(codec, r_sym.shape[0])):
+        y_hat = (r_sym << intnet.FRAC) + mu  # only the slices before i are read
+        mu[sl], idx[sl] = _slice_params(codec, i, sl, mu0, s0, y_hat)
+    return mu, idx
+
+
 def analyse(codec: LoadedCodec, latent: np.ndarray, level: float):
     """(C, h, w) latent → z symbols, y symbols, μ fixed-point, scale indices, and y − μ
     before rounding (what learned/refine.py starts from)."""
+    z_sym, y = analysis_y(codec, latent, level)
+    return (z_sym, *quantize(codec, y, z_sym))
+
+
+def analysis_y(codec: LoadedCodec, latent: np.ndarray, level: float):
+    """(C, h, w) latent → (z symbols, y after the gain as float64)."""
     import torch
 
     from .nets import pad_to
@@ -68,28 +121,37 @@ def analyse(codec: LoadedCodec, latent: np.ndarray, level: float):
         y = (net.analysis(x.to(codec.device))[0].float().cpu() * _gain(codec, level)).double()
         z = net.h_a(y[None].float().to(codec.device))[0].float().cpu()
     z_sym = np.clip(np.round(z.numpy()), -tables.Z_RANGE, tables.Z_RANGE).astype(np.int64)
-    mu, idx = _hyper(codec, z_sym)
-    r = y.numpy() - mu / float(1 << intnet.FRAC)
-    r_sym = np.clip(np.round(r), -tables.Y_RANGE, tables.Y_RANGE).astype(np.int64)
-    return z_sym, r_sym, mu, idx, r
+    return z_sym, y.numpy()
 
 
 def compress(codec: LoadedCodec, latent: np.ndarray, level: float) -> bytes:
-    z_sym, r_sym, _, idx, _ = analyse(codec, latent, level)
-    return pack_symbols(codec, z_sym, r_sym, idx)
+    z_sym, r_sym = analyse(codec, latent, level)[:2]
+    return pack_symbols(codec, z_sym, r_sym)
 
 
-def pack_symbols(codec: LoadedCodec, z_sym: np.ndarray, r_sym: np.ndarray, idx: np.ndarray) -> bytes:
-    """z and y symbols (y's scale indices derived from z) → payload."""
+def pack_symbols(codec: LoadedCodec, z_sym: np.ndarray, r_sym: np.ndarray) -> bytes:
+    """z and y symbols (y's scale indices derived from them, as the decoder will) → payload."""
     enc = _constriction().stream.queue.RangeEncoder()
     for c in range(z_sym.shape[0]):
         enc.encode((z_sym[c].ravel() + tables.Z_RANGE).astype(np.int32),
                    _categorical(codec.z_counts[c]))  # fmt: skip
-    flat_idx, flat_r = idx.ravel(), r_sym.ravel()
-    for k in np.unique(flat_idx):
-        syms = flat_r[flat_idx == k] + tables.Y_RANGE
-        enc.encode(syms.astype(np.int32), _categorical(codec.y_counts[k]))
+    _, idx = symbol_params(codec, z_sym, r_sym)
+    for sl in _slices(codec, r_sym.shape[0]):
+        flat_idx, flat_r = idx[sl].ravel(), r_sym[sl].ravel()
+        for k in np.unique(flat_idx):
+            syms = flat_r[flat_idx == k] + tables.Y_RANGE
+            enc.encode(syms.astype(np.int32), _categorical(codec.y_counts[k]))
     return enc.get_compressed().astype("<u4").tobytes()
+
+
+def _fewest_z_bits(codec: LoadedCodec, positions: int) -> float:
+    """A lower bound on the bits any valid payload spends on z: every symbol costs at least
+    its table's most likely symbol's bits (probability rounded up generously for the coder's
+    fixed point, less 3% and 64 bits of slack). A file that claims a large image with a
+    tiny payload fails here, before the hyper-synthesis allocates for that image."""
+    counts = codec.z_counts.astype(np.float64)
+    p_max = np.minimum(counts.max(axis=1) / counts.sum(axis=1) + 2.0**-20, 1.0)
+    return 0.97 * positions * float(-np.log2(p_max).sum()) - 64
 
 
 def decode_symbols(codec: LoadedCodec, payload: bytes, h: int, w: int):
@@ -97,6 +159,8 @@ def decode_symbols(codec: LoadedCodec, payload: bytes, h: int, w: int):
     if len(payload) % 4:
         raise FormatError("learned payload is not a whole number of 32-bit words")
     y_shape, z_shape = shapes(codec, h, w)
+    if 32 * len(payload) // 4 < _fewest_z_bits(codec, z_shape[1] * z_shape[2]):
+        raise FormatError("learned payload is too short for the image size its header gives")
     dec = _constriction().stream.queue.RangeDecoder(
         np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     )
@@ -106,18 +170,24 @@ def decode_symbols(codec: LoadedCodec, payload: bytes, h: int, w: int):
         for c in range(z_shape[0]):
             vals = np.asarray(dec.decode(_categorical(codec.z_counts[c]), n), dtype=np.int64)
             z_sym[c] = (vals - tables.Z_RANGE).reshape(z_shape[1:])
-        mu, idx = _hyper(codec, z_sym)
-        flat_idx = idx.ravel()
-        flat_r = np.empty(flat_idx.size, dtype=np.int64)
-        for k in np.unique(flat_idx):
-            sel = flat_idx == k
-            vals = dec.decode(_categorical(codec.y_counts[k]), int(sel.sum()))
-            flat_r[sel] = np.asarray(vals, dtype=np.int64) - tables.Y_RANGE
+        mu0, s0 = hyper_params(codec, z_sym)
+        r_sym = np.empty(y_shape, dtype=np.int64)
+        mu, y_hat = np.empty_like(r_sym), np.empty_like(r_sym)
+        for i, sl in enumerate(_slices(codec, y_shape[0])):
+            mu[sl], idx = _slice_params(codec, i, sl, mu0, s0, y_hat)
+            flat_idx = idx.ravel()
+            flat_r = np.empty(flat_idx.size, dtype=np.int64)
+            for k in np.unique(flat_idx):
+                sel = flat_idx == k
+                vals = dec.decode(_categorical(codec.y_counts[k]), int(sel.sum()))
+                flat_r[sel] = np.asarray(vals, dtype=np.int64) - tables.Y_RANGE
+            r_sym[sl] = flat_r.reshape(idx.shape)
+            y_hat[sl] = (r_sym[sl] << intnet.FRAC) + mu[sl]
     except (AssertionError, ValueError, RuntimeError) as exc:  # constriction on invalid data
         raise FormatError(f"learned payload is corrupt ({type(exc).__name__})") from None
     if not dec.maybe_exhausted():
         raise FormatError("learned payload holds more data than its symbols need")
-    return z_sym, flat_r.reshape(y_shape), mu
+    return z_sym, r_sym, mu
 
 
 def decompress(codec: LoadedCodec, payload: bytes, h: int, w: int, level: float) -> np.ndarray:

@@ -42,8 +42,9 @@ class IntConv:
             raise ValueError("integer bias outside the exactness bounds")
 
 
-def export(h_s) -> list[IntConv]:
-    """Quantize a float nn.Sequential of Conv2d / ReLU / Up(conv, PixelShuffle) layers."""
+def export(h_s, weight_bits: int = WEIGHT_BITS) -> list[IntConv]:
+    """Quantize a float nn.Sequential of Conv2d / ReLU / Up(conv, PixelShuffle) layers, the
+    weights to ``weight_bits`` bits and a sign."""
     from torch import nn
 
     flat: list = []
@@ -61,7 +62,7 @@ def export(h_s) -> list[IntConv]:
         relu = any(isinstance(m, nn.ReLU) for m in rest[: 2 if shuffle else 1])
         w = mod.weight.detach().double().numpy()
         b = mod.bias.detach().double().numpy()
-        shift = int(np.floor(np.log2(((1 << WEIGHT_BITS) - 1) / np.abs(w).max())))
+        shift = int(np.floor(np.log2(((1 << weight_bits) - 1) / np.abs(w).max())))
         shift = min(shift, 20)
         layer = IntConv(
             np.round(w * 2.0**shift).astype(np.int32),
@@ -77,11 +78,17 @@ def export(h_s) -> list[IntConv]:
 
 def run(layers: list[IntConv], z: np.ndarray) -> np.ndarray:
     """Integer z symbols (Z, h, w) → fixed-point outputs (int64, value · 2^FRAC)."""
+    return run_fixed(layers, z.astype(np.int64) << FRAC)
+
+
+def run_fixed(layers: list[IntConv], x: np.ndarray) -> np.ndarray:
+    """Fixed-point inputs (C, h, w), int64 value · 2^FRAC → fixed-point outputs. Inputs are
+    clamped to the activation bound first, like every layer's output."""
     import torch
     from torch.nn import functional as F
 
-    a = torch.from_numpy(z.astype(np.float64)[None] * (1 << FRAC))
     lim = float(1 << ACT_BITS)
+    a = torch.from_numpy(x.astype(np.float64)[None]).clamp(-lim, lim)
     for layer in layers:
         w = torch.from_numpy(layer.weight.astype(np.float64))
         acc = F.conv2d(a, w, padding=w.shape[-1] // 2)

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from . import LoadedCodec, intnet, tables
+from . import LoadedCodec, coding, context, intnet, tables
 
 DEFAULT_STEPS = 12
 LEARNING_RATE = 0.05  # Adam on y in quantization steps, decayed linearly to 0
@@ -69,6 +69,7 @@ def refine(
     level: float,
     steps: int,
     spare_bits: float | None = None,
+    z_sym: np.ndarray | None = None,
 ) -> np.ndarray:
     """Refined y symbols (int64, y's shape).
 
@@ -92,16 +93,47 @@ def refine(
         gain = net.gain(torch.tensor([float(level)]))[0].float().to(dev).view(-1, 1, 1)
     lam = net.lam(level) * 255**2
 
-    def table_bits(sym: torch.Tensor) -> torch.Tensor:
+    def table_bits(sym: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         k = (sym.long() + tables.Y_RANGE).clamp(0, 2 * tables.Y_RANGE)
-        return -log2p[idx_t.view(-1), k.view(-1)].sum()
+        return -log2p[idx.reshape(-1), k.reshape(-1)].sum()
 
-    y = torch.from_numpy(r).float().to(dev).requires_grad_(True)
+    if codec.context is None:
+        # y is y − μ: μ and every scale stay where z put them
+        def exact(y):
+            sym = torch.round(y).clamp(-tables.Y_RANGE, tables.Y_RANGE)
+            return sym, table_bits(sym, idx_t).item(), y + (torch.round(y) - y).detach() + mu_t
+
+        def soft_bits(y, y_hat):
+            return -torch.log2(net.y_likelihood(y, log_sigma)).sum()
+
+        y0 = r
+    else:
+        # y is y itself: each slice's μ and scales follow the slices before it
+        ctx = codec.context_nets()
+        hyper = coding.hyper_params(codec, z_sym)
+        mu0, s0 = (torch.from_numpy(v / float(1 << intnet.FRAC)).float().to(dev) for v in hyper)
+        slices = coding._slices(codec, r.shape[0])
+
+        def exact(y):
+            sym, mu_f, idx, _ = coding.quantize(codec, y.detach().double().cpu().numpy(), z_sym, hyper)
+            y_hat = torch.from_numpy(sym + mu_f / float(1 << intnet.FRAC)).float().to(dev)
+            sym_t = torch.from_numpy(sym).to(dev)
+            return sym_t, table_bits(sym_t, torch.from_numpy(idx).to(dev)).item(), y + (y_hat - y).detach()
+
+        def soft_bits(y, y_hat):
+            total = 0
+            for i, sl in enumerate(slices):
+                m, sp = context.float_params(ctx, i, mu0[None, sl], s0[None, sl], y_hat[None, : sl.start])
+                total = total - torch.log2(net.y_likelihood(y[sl] - m[0], context.clamp_s(sp[0]))).sum()
+            return total
+
+        y0 = r + mu / float(1 << intnet.FRAC)
+
+    y = torch.from_numpy(y0).float().to(dev).requires_grad_(True)
     opt = torch.optim.Adam([y], lr=LEARNING_RATE, betas=BETAS)
-    start = torch.round(y.detach()).clamp(-tables.Y_RANGE, tables.Y_RANGE)
-    best, best_score = start, math.inf
+    best, start_bits, _ = exact(y.detach())
+    best_score = math.inf
     capped = spare_bits is not None
-    start_bits = table_bits(start).item()
     max_bits = start_bits + spare_bits if capped else math.inf
     # the analysis's own symbols fit (rate control chose them) even where the tables' bits
     # plus the coder's slack say they do not, as on tiny files: no more bits than theirs
@@ -110,18 +142,15 @@ def refine(
     rate_weight = 1.0
     with torch.enable_grad():
         for step in range(steps + 1):
-            rounded = y + (torch.round(y) - y).detach()
-            latent = net.synthesis(((rounded + mu_t) / gain)[None])[:, :, :lat_h, :lat_w]
+            sym, bits, y_hat = exact(y)
+            latent = net.synthesis((y_hat / gain)[None])[:, :, :lat_h, :lat_w]
             if restorer is not None:
                 latent = latent + restorer.body(latent)
             sse, grad = decoder.decode_sse(latent, target, grad=step < steps)
             mse = sse / target.numel()
-            with torch.no_grad():
-                sym = torch.round(y).clamp(-tables.Y_RANGE, tables.Y_RANGE)
-                bits = table_bits(sym).item()
-                score = mse if capped else bits / (height * width) + lam * mse
-                if score < best_score and bits <= allowed:
-                    best, best_score = sym.clone(), score
+            score = mse if capped else bits / (height * width) + lam * mse
+            if score < best_score and bits <= allowed:
+                best, best_score = sym.detach().clone(), score
             if step == steps:
                 break
             if capped:
@@ -129,7 +158,7 @@ def refine(
                 rate_weight *= float(np.clip(step_factor, *CAP_CLAMP))
             # per image, not per pixel: Adam does not care, and fp16 gradients (CUDA) do
             # not underflow
-            bits_soft = -torch.log2(net.y_likelihood(y, log_sigma)).sum()
+            bits_soft = soft_bits(y, y_hat)
             # the surrogate's gradient on the latent is the decoder's (lam/3 · ∂SSE/∂latent)
             loss = rate_weight * bits_soft + lam / 3 * (latent * grad).sum()
             for group in opt.param_groups:

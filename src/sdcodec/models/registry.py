@@ -224,6 +224,17 @@ CODECS: tuple[CodecSpec, ...] = (
         "probability model (docs/LEARNED.md)",
         default_level=1.5,
     ),
+    CodecSpec(
+        name="lc4",
+        id=3,
+        autoencoder="taef2",
+        file="lc4.safetensors",
+        sha256="473bc17c3724b43d9ec1ec753ed304a7da12d5c4c82831c185d973bdc61ae0f6",
+        levels=8,
+        description="lc3 with a channel-conditional context model for y: the same pictures "
+        "in fewer bytes (docs/LEARNED.md)",
+        default_level=1.5,
+    ),
 )
 DEFAULT_CODEC = "lc1"
 
