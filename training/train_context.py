@@ -27,7 +27,6 @@ from sdcodec.learned.nets import SIGMA_MAX, SIGMA_MIN
 from sdcodec.models.registry import codec_by_name
 
 HOLDOUT = 64
-LEVEL_RANGE = (0.5, 4.5)  # where the quality ladder uses lc3 (ratecontrol.REFINED_LADDER)
 
 
 def gaussian_bits(r: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -38,12 +37,13 @@ def gaussian_bits(r: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     return -torch.log2(p.clamp_min(1e-9))
 
 
-def make_data(cache: Path, out: Path, codec_name: str, seed: int) -> None:
+def make_data(cache: Path, out: Path, codec_name: str, seed: int,
+              level_range: tuple[float, float]) -> None:  # fmt: skip
     codec = load(codec_by_name(codec_name), "cpu")
     latents = np.load(cache / "latents.npy", mmap_mode="r")
     rng = np.random.default_rng(seed)
     n = latents.shape[0]
-    levels = rng.uniform(*LEVEL_RANGE, size=(2, n))
+    levels = rng.uniform(*level_range, size=(2, n))
     ys, mus, ss, lv = [], [], [], []
     for rep in range(2):
         for i in range(n):
@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("cache", type=Path, help="training/extract_latents.py's folder")
     p.add_argument("out", type=Path)
     p.add_argument("--codec", default="lc3")
+    p.add_argument("--levels", default="0.5,4.5",
+                   help="the range of levels to train for (lc3: 0.5,4.5, where the quality ladder "
+                   "used it; lc1: 0,4)")  # fmt: skip
     p.add_argument("--minutes", type=float, default=20)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -92,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     data = a.out / "data.npz"
     if not data.exists():
-        make_data(a.cache, data, a.codec, a.seed)
+        lo, hi = (float(v) for v in a.levels.split(","))
+        make_data(a.cache, data, a.codec, a.seed, (lo, hi))
     d = np.load(data)
     y, mu, s = (torch.from_numpy(d[k]) for k in ("y", "mu", "s"))
     m = y.shape[1]
