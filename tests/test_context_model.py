@@ -82,8 +82,8 @@ def test_float_context_tracks_the_integer_networks(kodak, lc4):
 @pytest.mark.parametrize("name", ["kodim01", "kodim23"])
 def test_lc4_codes_lc3s_pictures_in_fewer_bytes(kodak, name):
     """Same transforms, same level: lc4 files are at least 10% smaller on 192×192 crops
-    (measured at level 2: kodim01 and kodim23 −21% and −23%), the picture within 0.4 dB
-    (−0.16 and −0.25 dB)."""
+    (measured at level 2: kodim01 1,096 → 860 bytes, −22%, kodim23 812 → 684, −16%), the
+    picture within 0.4 dB (+0.09 and −0.16 dB)."""
     src = Image.open(kodak / f"{name}.png").convert("RGB").crop((200, 100, 392, 292))
     out = {}
     for codec in ("lc3", "lc4"):
@@ -95,13 +95,27 @@ def test_lc4_codes_lc3s_pictures_in_fewer_bytes(kodak, name):
 
 def test_refined_lc4_file_decodes_to_what_refinement_measured(kodak):
     """Refinement re-runs the integer context model at every step: the file's symbols are
-    exactly the ones it scored, and it gains (measured +2.6 dB on this crop at level 1)."""
+    exactly the ones it scored, and it gains (measured +1.80 dB on this crop at level 1,
+    292 → 280 bytes)."""
     src = Image.open(kodak / "kodim23.png").convert("RGB").crop((300, 100, 428, 228))
     plain = sdcodec.encode(src, EncodeOptions(codec="lc4", level=1.0))
     refined = sdcodec.encode(src, EncodeOptions(codec="lc4", level=1.0, refine=8))
     gain = psnr(src, sdcodec.decode(refined)) - psnr(src, sdcodec.decode(plain))
-    assert gain > 1.5, gain
-    assert len(refined) < 1.6 * len(plain)
+    assert gain > 1.2, gain
+    assert len(refined) < 1.3 * len(plain)
+    # the symbols refinement returns are the ones the decoder reads back
+    from sdcodec import models
+    from sdcodec.learned import refine
+
+    lc4 = learned.load(codec_by_name("lc4"), "cpu")
+    rgb = np.asarray(src)
+    latent = models.load(models.by_name("taef2"), "encoder", device="cpu").encode(rgb.astype(np.float32) / 255)
+    z, r_sym, mu, idx, r = coding.analyse(lc4, latent, 1.0)
+    decoder = models.load(models.by_name("taef2"), "decoder", device="cpu")
+    better = refine.refine(lc4, decoder, None, rgb, r, mu, idx, 1.0, 4, z_sym=z)
+    assert not np.array_equal(better, r_sym)
+    got = coding.decode_symbols(lc4, coding.pack_symbols(lc4, z, better), *latent.shape[1:])[1]
+    assert np.array_equal(got, better)
 
 
 def test_corrupt_lc4_payload_is_a_format_error(kodak, lc4):

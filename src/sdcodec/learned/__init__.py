@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ class LoadedCodec:
     z_counts: np.ndarray
     device: str
     context: list[list[IntConv]] | None = None  # context.py's networks, one per slice
+    _context_nets: object = field(default=None, repr=False, compare=False)
 
     def context_nets(self):
         """The context model as float networks (for refinement), built from the integer
@@ -44,8 +45,6 @@ class LoadedCodec:
         if self._context_nets is None:
             self._context_nets = context.float_nets(self.context, self.device)
         return self._context_nets
-
-    _context_nets: object = None
 
     @property
     def levels(self) -> int:

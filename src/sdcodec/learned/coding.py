@@ -58,7 +58,7 @@ def encode_symbols(codec: LoadedCodec, latent: np.ndarray, level: float):
     return analyse(codec, latent, level)[:3]
 
 
-def _slices(codec: LoadedCodec, m: int) -> list[slice]:
+def slices(codec: LoadedCodec, m: int) -> list[slice]:
     """y's channel groups in coding order: one without a context model."""
     if codec.context is None:
         return [slice(0, m)]
@@ -84,7 +84,7 @@ def quantize(codec: LoadedCodec, y: np.ndarray, z_sym: np.ndarray, hyper=None):
     r_sym = np.empty(y.shape, dtype=np.int64)
     mu, idx, r = np.empty_like(r_sym), np.empty_like(r_sym), np.empty(y.shape)
     y_hat = np.empty_like(r_sym)
-    for i, sl in enumerate(_slices(codec, y.shape[0])):
+    for i, sl in enumerate(slices(codec, y.shape[0])):
         mu[sl], idx[sl] = _slice_params(codec, i, sl, mu0, s0, y_hat)
         r[sl] = y[sl] - mu[sl] / float(1 << intnet.FRAC)
         r_sym[sl] = np.clip(np.round(r[sl]), -tables.Y_RANGE, tables.Y_RANGE)
@@ -96,7 +96,7 @@ def symbol_params(codec: LoadedCodec, z_sym: np.ndarray, r_sym: np.ndarray):
     """(μ fixed point, scale indices) of given y symbols: what the decoder derives."""
     mu0, s0 = hyper_params(codec, z_sym)
     mu, idx = np.zeros_like(r_sym), np.zeros_like(r_sym)
-    for i, sl in enumerate(_slices(codec, r_sym.shape[0])):
+    for i, sl in enumerate(slices(codec, r_sym.shape[0])):
         y_hat = (r_sym << intnet.FRAC) + mu  # only the slices before i are read
         mu[sl], idx[sl] = _slice_params(codec, i, sl, mu0, s0, y_hat)
     return mu, idx
@@ -136,7 +136,7 @@ def pack_symbols(codec: LoadedCodec, z_sym: np.ndarray, r_sym: np.ndarray) -> by
         enc.encode((z_sym[c].ravel() + tables.Z_RANGE).astype(np.int32),
                    _categorical(codec.z_counts[c]))  # fmt: skip
     _, idx = symbol_params(codec, z_sym, r_sym)
-    for sl in _slices(codec, r_sym.shape[0]):
+    for sl in slices(codec, r_sym.shape[0]):
         flat_idx, flat_r = idx[sl].ravel(), r_sym[sl].ravel()
         for k in np.unique(flat_idx):
             syms = flat_r[flat_idx == k] + tables.Y_RANGE
@@ -173,7 +173,7 @@ def decode_symbols(codec: LoadedCodec, payload: bytes, h: int, w: int):
         mu0, s0 = hyper_params(codec, z_sym)
         r_sym = np.empty(y_shape, dtype=np.int64)
         mu, y_hat = np.empty_like(r_sym), np.empty_like(r_sym)
-        for i, sl in enumerate(_slices(codec, y_shape[0])):
+        for i, sl in enumerate(slices(codec, y_shape[0])):
             mu[sl], idx = _slice_params(codec, i, sl, mu0, s0, y_hat)
             flat_idx = idx.ravel()
             flat_r = np.empty(flat_idx.size, dtype=np.int64)

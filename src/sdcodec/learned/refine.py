@@ -13,6 +13,11 @@ unchanged and decoding stays exact; only which y symbols are written changes. Of
 iterates, the one with the lowest true loss (integer table bits, rounded y) is kept, so
 refinement never makes that loss worse.
 
+With a context model (lc4, context.py) μ and the scales of a slice follow the symbols of
+the slices before it, so the steps move y itself: at each step the integer model
+re-quantizes y slice by slice (the symbols scored, and kept, are what the file will hold),
+and the rate term runs the float copy of the context networks on those symbols.
+
 Under a byte cap (rate control's budget) the question is another one: the least error in
 at most so many bits. The rate term's weight then follows the cap (a dual ascent: up while
 the symbols take more bits than CAP_FILL of it, down while fewer), and of the iterates
@@ -109,10 +114,12 @@ def refine(
         y0 = r
     else:
         # y is y itself: each slice's μ and scales follow the slices before it
+        if z_sym is None:
+            raise ValueError("refining a codec with a context model needs z's symbols")
         ctx = codec.context_nets()
         hyper = coding.hyper_params(codec, z_sym)
         mu0, s0 = (torch.from_numpy(v / float(1 << intnet.FRAC)).float().to(dev) for v in hyper)
-        slices = coding._slices(codec, r.shape[0])
+        slices = coding.slices(codec, r.shape[0])
 
         def exact(y):
             sym, mu_f, idx, _ = coding.quantize(codec, y.detach().double().cpu().numpy(), z_sym, hyper)
