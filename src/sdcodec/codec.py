@@ -333,7 +333,7 @@ def _pack_learned(analysis: Analysis, opts: EncodeOptions) -> bytes:
     level = spec.default_level if opts.level is None else float(opts.level)
     level = float(np.float32(level))  # what the file stores is what the encoder uses
     z_sym, r_sym, mu, idx, r = coding.analyse(codec, analysis.latent, level)
-    payload = coding.pack_symbols(codec, z_sym, r_sym)
+    payload = coding.pack_symbols(codec, z_sym, r_sym, idx)
     params = quant.QuantParams(quant.QuantizerId.LEARNED, None, codec_id=spec.id, level=level)
     if opts.refine:
         cap = None

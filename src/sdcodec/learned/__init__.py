@@ -213,8 +213,7 @@ def _int_tensors(layers: list[IntConv], prefix: str) -> dict:
 
     out = {}
     for i, layer in enumerate(layers):
-        small = np.abs(layer.weight).max(initial=0) < 128
-        out[f"{prefix}.{i}.weight"] = torch.from_numpy(layer.weight.astype(np.int8 if small else np.int16))
+        out[f"{prefix}.{i}.weight"] = torch.from_numpy(layer.weight.astype(np.int16))
         out[f"{prefix}.{i}.bias"] = torch.from_numpy(layer.bias)
         flags = [layer.shift, int(layer.relu), int(layer.shuffle)]
         out[f"{prefix}.{i}.flags"] = torch.tensor(flags, dtype=torch.int32)

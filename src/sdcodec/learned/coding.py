@@ -76,30 +76,36 @@ def _slice_params(codec: LoadedCodec, i: int, sl: slice, mu: np.ndarray, s: np.n
     return m, tables.scale_index(sp, codec.thresholds)
 
 
+def _walk(codec: LoadedCodec, z_sym: np.ndarray, shape: tuple[int, ...], symbols_of, hyper=None):
+    """Slice after slice, as the decoder goes: each slice's exact (μ, scale indices) from
+    the slices before it, then ``symbols_of(sl, mu, idx)`` gives its symbols. Returns
+    (y symbols, μ fixed point, scale indices)."""
+    mu0, s0 = hyper if hyper is not None else hyper_params(codec, z_sym)
+    r_sym = np.empty(shape, dtype=np.int64)
+    mu, idx, y_hat = np.empty_like(r_sym), np.empty_like(r_sym), np.empty_like(r_sym)
+    for i, sl in enumerate(slices(codec, shape[0])):
+        mu[sl], idx[sl] = _slice_params(codec, i, sl, mu0, s0, y_hat)
+        r_sym[sl] = symbols_of(sl, mu[sl], idx[sl])
+        y_hat[sl] = (r_sym[sl] << intnet.FRAC) + mu[sl]
+    return r_sym, mu, idx
+
+
 def quantize(codec: LoadedCodec, y: np.ndarray, z_sym: np.ndarray, hyper=None):
     """y (after the gain, float) → (y symbols, μ fixed point, scale indices, y − μ before
     rounding), slice after slice: each slice rounds on the grid its context model puts μ on.
     ``hyper``: hyper_params(codec, z_sym), where the caller has it."""
-    mu0, s0 = hyper if hyper is not None else hyper_params(codec, z_sym)
-    r_sym = np.empty(y.shape, dtype=np.int64)
-    mu, idx, r = np.empty_like(r_sym), np.empty_like(r_sym), np.empty(y.shape)
-    y_hat = np.empty_like(r_sym)
-    for i, sl in enumerate(slices(codec, y.shape[0])):
-        mu[sl], idx[sl] = _slice_params(codec, i, sl, mu0, s0, y_hat)
-        r[sl] = y[sl] - mu[sl] / float(1 << intnet.FRAC)
-        r_sym[sl] = np.clip(np.round(r[sl]), -tables.Y_RANGE, tables.Y_RANGE)
-        y_hat[sl] = (r_sym[sl] << intnet.FRAC) + mu[sl]
-    return r_sym, mu, idx, r
+    r = np.empty(y.shape)
+
+    def rounded(sl, mu, idx):
+        r[sl] = y[sl] - mu / float(1 << intnet.FRAC)
+        return np.clip(np.round(r[sl]), -tables.Y_RANGE, tables.Y_RANGE)
+
+    return (*_walk(codec, z_sym, y.shape, rounded, hyper), r)
 
 
 def symbol_params(codec: LoadedCodec, z_sym: np.ndarray, r_sym: np.ndarray):
     """(μ fixed point, scale indices) of given y symbols: what the decoder derives."""
-    mu0, s0 = hyper_params(codec, z_sym)
-    mu, idx = np.zeros_like(r_sym), np.zeros_like(r_sym)
-    for i, sl in enumerate(slices(codec, r_sym.shape[0])):
-        y_hat = (r_sym << intnet.FRAC) + mu  # only the slices before i are read
-        mu[sl], idx[sl] = _slice_params(codec, i, sl, mu0, s0, y_hat)
-    return mu, idx
+    return _walk(codec, z_sym, r_sym.shape, lambda sl, mu, idx: r_sym[sl])[1:]
 
 
 def analyse(codec: LoadedCodec, latent: np.ndarray, level: float):
@@ -125,17 +131,20 @@ def analysis_y(codec: LoadedCodec, latent: np.ndarray, level: float):
 
 
 def compress(codec: LoadedCodec, latent: np.ndarray, level: float) -> bytes:
-    z_sym, r_sym = analyse(codec, latent, level)[:2]
-    return pack_symbols(codec, z_sym, r_sym)
+    z_sym, r_sym, _, idx, _ = analyse(codec, latent, level)
+    return pack_symbols(codec, z_sym, r_sym, idx)
 
 
-def pack_symbols(codec: LoadedCodec, z_sym: np.ndarray, r_sym: np.ndarray) -> bytes:
-    """z and y symbols (y's scale indices derived from them, as the decoder will) → payload."""
+def pack_symbols(codec: LoadedCodec, z_sym: np.ndarray, r_sym: np.ndarray,
+                 idx: np.ndarray | None = None) -> bytes:  # fmt: skip
+    """z and y symbols → payload. ``idx``: y's scale indices where the caller has them from
+    analyse/quantize for these very symbols; else derived as the decoder will."""
     enc = _constriction().stream.queue.RangeEncoder()
     for c in range(z_sym.shape[0]):
         enc.encode((z_sym[c].ravel() + tables.Z_RANGE).astype(np.int32),
                    _categorical(codec.z_counts[c]))  # fmt: skip
-    _, idx = symbol_params(codec, z_sym, r_sym)
+    if idx is None:
+        _, idx = symbol_params(codec, z_sym, r_sym)
     for sl in slices(codec, r_sym.shape[0]):
         flat_idx, flat_r = idx[sl].ravel(), r_sym[sl].ravel()
         for k in np.unique(flat_idx):
@@ -170,19 +179,17 @@ def decode_symbols(codec: LoadedCodec, payload: bytes, h: int, w: int):
         for c in range(z_shape[0]):
             vals = np.asarray(dec.decode(_categorical(codec.z_counts[c]), n), dtype=np.int64)
             z_sym[c] = (vals - tables.Z_RANGE).reshape(z_shape[1:])
-        mu0, s0 = hyper_params(codec, z_sym)
-        r_sym = np.empty(y_shape, dtype=np.int64)
-        mu, y_hat = np.empty_like(r_sym), np.empty_like(r_sym)
-        for i, sl in enumerate(slices(codec, y_shape[0])):
-            mu[sl], idx = _slice_params(codec, i, sl, mu0, s0, y_hat)
+
+        def decoded(sl, mu, idx):
             flat_idx = idx.ravel()
             flat_r = np.empty(flat_idx.size, dtype=np.int64)
             for k in np.unique(flat_idx):
                 sel = flat_idx == k
                 vals = dec.decode(_categorical(codec.y_counts[k]), int(sel.sum()))
                 flat_r[sel] = np.asarray(vals, dtype=np.int64) - tables.Y_RANGE
-            r_sym[sl] = flat_r.reshape(idx.shape)
-            y_hat[sl] = (r_sym[sl] << intnet.FRAC) + mu[sl]
+            return flat_r.reshape(idx.shape)
+
+        r_sym, mu, _ = _walk(codec, z_sym, y_shape, decoded)
     except (AssertionError, ValueError, RuntimeError) as exc:  # constriction on invalid data
         raise FormatError(f"learned payload is corrupt ({type(exc).__name__})") from None
     if not dec.maybe_exhausted():
