@@ -95,11 +95,12 @@ def test_lc4_codes_lc3s_pictures_in_fewer_bytes(kodak, name):
 
 def test_refined_lc4_file_decodes_to_what_refinement_measured(kodak):
     """Refinement re-runs the integer context model at every step: the file's symbols are
-    exactly the ones it scored, and it gains (measured +1.80 dB on this crop at level 1,
-    292 → 280 bytes)."""
+    exactly the ones it scored, and it gains (measured for squared error alone, which PSNR
+    scores: +1.80 dB on this crop at level 1, 292 → 280 bytes; with the default structural
+    term +1.10 dB)."""
     src = Image.open(kodak / "kodim23.png").convert("RGB").crop((300, 100, 428, 228))
     plain = sdcodec.encode(src, EncodeOptions(codec="lc4", level=1.0))
-    refined = sdcodec.encode(src, EncodeOptions(codec="lc4", level=1.0, refine=8))
+    refined = sdcodec.encode(src, EncodeOptions(codec="lc4", level=1.0, refine=8, refine_structure=0.0))
     gain = psnr(src, sdcodec.decode(refined)) - psnr(src, sdcodec.decode(plain))
     assert gain > 1.2, gain
     assert len(refined) < 1.3 * len(plain)

@@ -168,6 +168,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         denoise_strength=args.denoise_strength,
         restore=False if args.no_restore else None,
         refine=args.refine,
+        refine_structure=args.structure,
         quality=args.quality,
         target_bpp=args.target_bpp,
         max_bytes=args.max_bytes,
@@ -450,6 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learned mode: refine the symbols for this image with STEPS gradient "
                    f"steps (default {REFINE_STEPS}): sharper at the same size, encoding "
                    "≈1 s per step at 768×512 on 2 CPU cores; the decoder is unchanged")  # fmt: skip
+    e.add_argument("--structure", type=float, default=dflt.refine_structure, metavar="W",
+                   help="with --refine: weight of the structural (multi-scale SSIM) term in the "
+                   f"error refinement lowers (default {dflt.refine_structure:g}; 0: squared "
+                   "error alone, the best PSNR)")  # fmt: skip
     e.add_argument("-v", "--verbose", action="store_true", help="print each file's size")
     e.add_argument(
         "--ray", action="store_true", help="encode a folder over a Ray Dataset (the ray extra)"

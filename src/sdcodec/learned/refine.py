@@ -4,9 +4,11 @@ g_a guesses y in one pass, and a small network trained for a few CPU hours guess
 poorly: on Kodak, gradient steps on y itself for *this* image recover 1–2.5 dB at the
 same size (content-adaptive coding, after Campos et al. 2019 and Yang et al. 2020).
 
-The loss is the one lc1 was trained with — bits + λ(level) · 255² · pixel MSE — measured
-through g_s, the restorer the file will name (if any) and the frozen TAEF2 decoder,
-against the image's own pixels. Rounding is straight-through for the distortion; the rate
+The loss is bits + λ(level) · 255² · (pixel MSE + w · structural term) — lc1's training
+loss with the structural term of distortion.py (multi-scale SSIM; w = ``structure``, 0.01
+by default, tapering to 0 from 0.35 to 0.5 bpp: squared error alone blurs what the rate
+cannot pay for, and SSIMULACRA2 and ColorVideoVDP see it) — measured through g_s, the restorer the file will name (if any) and
+the frozen TAEF2 decoder, against the image's own pixels. Rounding is straight-through for the distortion; the rate
 term uses the continuous Gaussian of each symbol's scale so it pulls y toward μ. z, and
 with it μ and every probability table, stays as the analysis chose: the decoder is
 unchanged and decoding stays exact; only which y symbols are written changes. Of the
@@ -27,7 +29,7 @@ at 0.25 bpp kodim05 / 13 / 02 coded 21.88 / 20.57 / 29.81 dB at 0.93 / 0.93 / 0.
 the budget; following the cap, 22.92 / 21.25 / 30.13 dB at 0.98 / 0.98 / 0.94.
 
 Cost: a decoder forward and backward per step at full resolution (tiled above 1 MP, like
-decoding: `Autoencoder.decode_sse`): 12 steps take `sdcodec encode` from ≈1.2 s to ≈13 s
+decoding: `Autoencoder.decode_error`): 12 steps take `sdcodec encode` from ≈1.2 s to ≈13 s
 and 1.3 GB peak for 768×512 on two CPU cores, 66 s and 1.8 GB at 1536×1024, 165 s and
 2.6 GB at 2304×1536; time, and more slowly memory, grow with the pixels, hence MAX_PIXELS.
 """
@@ -38,7 +40,7 @@ import math
 
 import numpy as np
 
-from . import LoadedCodec, coding, context, intnet, tables
+from . import LoadedCodec, coding, context, distortion, intnet, tables
 
 DEFAULT_STEPS = 12
 LEARNING_RATE = 0.05  # Adam on y in quantization steps, decayed linearly to 0
@@ -75,6 +77,7 @@ def refine(
     steps: int,
     spare_bits: float | None = None,
     z_sym: np.ndarray | None = None,
+    structure: float = 0.0,
 ) -> np.ndarray:
     """Refined y symbols (int64, y's shape).
 
@@ -82,7 +85,8 @@ def refine(
     ``mu``, ``idx``: μ fixed-point and scale indices from z; ``decoder``: the models
     Autoencoder; ``restorer``: the restorer network the file will name, or None;
     ``spare_bits``: how many more bits than the analysis's own symbols y may take (rate
-    control's cap; None: no cap)."""
+    control's cap; None: no cap); ``structure``: the weight of the structural term in the
+    error (distortion.py; 0: squared error alone)."""
     import torch
 
     dev = codec.device
@@ -147,15 +151,27 @@ def refine(
     # fits too (the caller checks the real bytes)
     allowed = max(max_bits, start_bits)
     rate_weight = 1.0
+    # the rate the file is headed for: the cap's, or the analysis's own at this level
+    file_bits = max_bits if capped else start_bits
+    structure = distortion.weight_at(structure, file_bits / (height * width))
+    error = distortion.tile_error(structure)
     with torch.enable_grad():
         for step in range(steps + 1):
             sym, bits, y_hat = exact(y)
             latent = net.synthesis((y_hat / gain)[None])[:, :, :lat_h, :lat_w]
             if restorer is not None:
                 latent = latent + restorer.body(latent)
-            sse, grad = decoder.decode_sse(latent, target, grad=step < steps)
-            mse = sse / target.numel()
-            score = mse if capped else bits / (height * width) + lam * mse
+            err, grad = decoder.decode_error(latent, target, grad=step < steps, error=error)
+            dist = err / target.numel()
+            if step == 0 and structure > 0:
+                # the structural term adds to the error, and to its gradient: the rate
+                # term grows in proportion, so that under a cap the dual ascent starts near
+                # its goal (from 1, a dozen steps did not reach it, and every iterate after
+                # the first few overshot) and a level's file (no cap) grows only 3–9%
+                # (kodim01 / kodim23, lc4 levels 1 and 3, 12 steps)
+                sse, _ = decoder.decode_error(latent, target, grad=False)
+                rate_weight = err / max(sse, 1e-12)
+            score = dist if capped else rate_weight * bits / (height * width) + lam * dist
             if score < best_score and bits <= allowed:
                 best, best_score = sym.detach().clone(), score
             if step == steps:

@@ -131,13 +131,14 @@ class Autoencoder:
         z = self._run(x, 1 / self.spec.downsample, sample_seed).numpy()[0]
         return ((z - self.latent_shift) * self.latent_scale).astype(np.float32)
 
-    def decode_sse(
-        self, latent: torch.Tensor, target: torch.Tensor, grad: bool = True
+    def decode_error(
+        self, latent: torch.Tensor, target: torch.Tensor, grad: bool = True, error=None
     ) -> tuple[float, torch.Tensor | None]:
-        """Squared error of the decoded (1, C, h, w) normalized latent against ``target``
+        """Error of the decoded (1, C, h, w) normalized latent against ``target``
         ((1, 3, H, W) in [0, 1], H ≤ 8h, W ≤ 8w; unclipped), and its gradient with respect
         to the latent (None with ``grad=False``): for encoders that optimize through the
-        decoder (learned/refine.py).
+        decoder (learned/refine.py). ``error(decoded, reference)`` gives one tile's error
+        as a scalar tensor that adds up over tiles (default: squared error).
 
         Memory stays bounded at any size: like ``decode``, the global (GroupNorm) part runs
         whole at latent resolution and, above ``tile_above_px``, the full-resolution part
@@ -163,7 +164,11 @@ class Autoencoder:
                 part, oy, ox = tiling.centre(piece, box, (ys, ye, xs, xe), f)
                 part = part[:, :, : max(height - oy, 0), : max(width - ox, 0)]
                 ref = target[:, :, oy : oy + part.shape[2], ox : ox + part.shape[3]]
-                err = (((part - lo) / (hi - lo) - ref) ** 2).sum()
+                unit = (part - lo) / (hi - lo)
+                # in float32 whatever the decoder's precision: a bf16 SSIM's variances
+                # (E[x²] − E[x]²) are rounding noise
+                with torch.autocast(self.device.split(":")[0], enabled=False):
+                    err = ((unit - ref) ** 2).sum() if error is None else error(unit, ref)
                 if grad:
                     err.backward()
                 sse += err.item()
