@@ -244,3 +244,19 @@ def test_cli_errors_one_line(tmp_path, capsys):
     ]
     assert main(args) == 1
     assert "palette size" in capsys.readouterr().err
+
+
+def test_a_changed_encoder_default_is_a_new_cell(kodak, monkeypatch):
+    """Cells are cached by what was measured: a new default in EncodeOptions (as when
+    refinement's structure weight came in) must not reuse cells measured with the old one."""
+    import functools
+
+    import sdcodec
+
+    codec = parse_sdc_config("sdc-refine=refine=12")
+    cell = runner.Task(str(kodak / "kodim23.png"), codec, (0.1,), "matched", (0, 0, 8, 8), "out")
+    before = cell.key()
+    assert cell.key() == before
+    changed = functools.partial(sdcodec.EncodeOptions, refine_structure=0.02)
+    monkeypatch.setattr(sdcodec, "EncodeOptions", changed)
+    assert cell.key() != before

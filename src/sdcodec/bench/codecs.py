@@ -193,6 +193,9 @@ class Sdc(Codec):
         return {
             "sdcodec": __version__,
             "options": ",".join(f"{k}={v}" for k, v in self.options.items()) or "defaults",
+            # every encoder setting, defaults included: a changed default is a new cell,
+            # not a cached one measured with the old value
+            "encoder": repr(self._opts(None)),
             # retrained weights change results without a version bump: new cells
             "learned": f"default {DEFAULT_CODEC}; "
             + ",".join(f"{x.name}:{x.sha256[:12]}" for x in (*CODECS, *RESTORERS)),
