@@ -7,13 +7,14 @@ same size (content-adaptive coding, after Campos et al. 2019 and Yang et al. 202
 The loss is bits + λ(level) · 255² · (pixel MSE + w · structural term) — lc1's training
 loss with the structural term of distortion.py (multi-scale SSIM; w = ``structure``, 0.01
 by default, tapering to 0 from 0.35 to 0.5 bpp: squared error alone blurs what the rate
-cannot pay for, and SSIMULACRA2 and ColorVideoVDP see it) — measured through g_s, the restorer the file will name (if any) and
-the frozen TAEF2 decoder, against the image's own pixels. Rounding is straight-through for the distortion; the rate
-term uses the continuous Gaussian of each symbol's scale so it pulls y toward μ. z, and
-with it μ and every probability table, stays as the analysis chose: the decoder is
-unchanged and decoding stays exact; only which y symbols are written changes. Of the
-iterates, the one with the lowest true loss (integer table bits, rounded y) is kept, so
-refinement never makes that loss worse.
+cannot pay for, and SSIMULACRA2 and ColorVideoVDP see it) — measured through g_s, the
+restorer the file will name (if any) and the frozen TAEF2 decoder, against the image's
+own pixels. Rounding is straight-through for the distortion; the rate term uses the
+continuous Gaussian of each symbol's scale so it pulls y toward μ. z, and with it μ and
+every probability table, stays as the analysis chose: the decoder is unchanged and
+decoding stays exact; only which y symbols are written changes. Of the iterates, the one
+with the lowest true loss (integer table bits, rounded y) is kept, so refinement never
+makes that loss worse.
 
 With a context model (lc4, context.py) μ and the scales of a slice follow the symbols of
 the slices before it, so the steps move y itself: at each step the integer model
@@ -151,7 +152,8 @@ def refine(
     # fits too (the caller checks the real bytes)
     allowed = max(max_bits, start_bits)
     rate_weight = 1.0
-    # the rate the file is headed for: the cap's, or the analysis's own at this level
+    # the rate the file is headed for (y's bits: the file's, less z's and the header's few
+    # per cent): the cap's, or the analysis's own at this level
     file_bits = max_bits if capped else start_bits
     structure = distortion.weight_at(structure, file_bits / (height * width))
     error = distortion.tile_error(structure)
