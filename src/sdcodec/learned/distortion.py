@@ -76,12 +76,15 @@ def weight_at(weight: float, bpp: float) -> float:
 def tile_error(weight: float):
     """The per-tile error for Autoencoder.decode_error: squared error, plus ``weight`` ×
     the structural term scaled to the tile's element count (weight 0: squared error
-    only)."""
+    only). ``error.sse`` adds up the squared error alone over every call, so a caller
+    can tell the two terms apart without a second decoder pass."""
 
     def error(part, ref):
         sse = ((part - ref) ** 2).sum()
+        error.sse += sse.item()
         if weight <= 0:
             return sse
         return sse + weight * part.numel() * ssim_error(part, ref)
 
+    error.sse = 0.0
     return error

@@ -171,8 +171,7 @@ def refine(
                 # its goal (from 1, a dozen steps did not reach it, and every iterate after
                 # the first few overshot) and a level's file (no cap) grows only 3–9%
                 # (kodim01 / kodim23, lc4 levels 1 and 3, 12 steps)
-                sse, _ = decoder.decode_error(latent, target, grad=False)
-                rate_weight = err / max(sse, 1e-12)
+                rate_weight = err / max(error.sse, 1e-12)  # step 0's squared error alone
             score = dist if capped else rate_weight * bits / (height * width) + lam * dist
             if score < best_score and bits <= allowed:
                 best, best_score = sym.detach().clone(), score
