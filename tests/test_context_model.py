@@ -75,8 +75,12 @@ def test_float_context_tracks_the_integer_networks(kodak, lc4):
             m_f, s_f = context.float_params(
                 nets, i, *(torch.from_numpy(v[None] / f).float() for v in (mu0[sl], s0[sl], y_hat[: sl.start]))
             )  # fmt: skip
-        assert np.abs(m_f[0].numpy() - m_int / f).max() < 0.05
-        assert np.abs(s_f[0].numpy() - s_int / f).max() < 0.05
+        # fixed-point rounding adds up through the later slices' wider inputs: on an fp32
+        # latent slice 3's μ was off by 0.067 at worst (0.0025 on average, |μ| 0.09); a
+        # wrong export or scale is off by about |μ| everywhere
+        dm, ds = np.abs(m_f[0].numpy() - m_int / f), np.abs(s_f[0].numpy() - s_int / f)
+        assert dm.max() < 0.1 and dm.mean() < 0.01
+        assert ds.max() < 0.1 and ds.mean() < 0.03
 
 
 @pytest.mark.parametrize("name", ["kodim01", "kodim23"])

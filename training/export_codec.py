@@ -8,6 +8,7 @@ as integers (sdcodec.learned.save). Prints the sha256 to pin in sdcodec/models/r
     python training/export_codec.py runs/lc3 lc3 --base lc1   # lc1's probability model
     python training/export_codec.py runs/rs1 rs1 --restorer   # a latent restorer
     python training/export_codec.py runs/lc4 lc4 --context    # train_context.py's run
+    python training/export_codec.py runs/lc5 lc5 --synthesis  # train_synthesis.py's run
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from sdcodec.learned import WEIGHTS_DIR, context, restore, save, save_context
+from sdcodec.learned import WEIGHTS_DIR, context, restore, save, save_context, save_synthesis
 from sdcodec.learned.nets import LatentCodec
 
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fp16", action="store_true", help="kernels as fp16 (lc1) instead of int8")
     p.add_argument("--restorer", action="store_true", help="a run of train_restorer.py")
     p.add_argument("--context", action="store_true", help="a run of train_context.py")
+    p.add_argument("--synthesis", action="store_true", help="a run of train_synthesis.py")
     p.add_argument("--base", help="a registry codec whose probability model this run kept frozen "
                    "(--freeze h_a,h_s,z_log_scale): the file holds only what differs")
     a = p.parse_args(argv)
@@ -42,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         nets.load_state_dict(torch.load(a.run / "final.pt", weights_only=True))
         meta = {"model": config["model"], "run": config["args"]}
         sha = save_context(out, nets, config["codec"], meta)
+        print(f"{out} {out.stat().st_size} bytes sha256 {sha}")
+        return 0
+    if a.synthesis:
+        state = torch.load(a.run / "final.pt", weights_only=True)
+        sha = save_synthesis(out, state, config["args"]["codec"], {"run": config["args"]})
         print(f"{out} {out.stat().st_size} bytes sha256 {sha}")
         return 0
     model = restore.build(**config["model"]) if a.restorer else LatentCodec(**config["model"])

@@ -76,6 +76,9 @@ def float_state(tensors: dict, names) -> dict:
 # what a codec fine-tuned with its probability model frozen shares with its base codec
 # (training/train_latent_codec.py --freeze h_a,h_s,z_log_scale): the file leaves them out
 SHARED_WITH_BASE = ("h_a.", "int_h_s.", "z_log_scale", "y_counts", "thresholds", "z_counts")
+# what a codec that decodes another's symbols with its own synthesis holds
+# (training/train_synthesis.py): everything else is the other codec's
+SYNTHESIS = ("g_s.", "g_s_skip.")
 
 
 def save(path: Path, model, config: dict, int8: bool = True, base: str | None = None) -> str:
@@ -107,13 +110,37 @@ def save(path: Path, model, config: dict, int8: bool = True, base: str | None = 
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _base_tensors(name: str) -> dict:
+def _codec_file(name: str) -> tuple[dict, dict]:
+    """(config, tensors) of a shipped codec's own file."""
     from ..models.registry import codec_by_name
 
     spec = codec_by_name(name)
     if spec is None:
         raise ValueError(f"unknown base codec {name!r}")
-    return read_weights(WEIGHTS_DIR / spec.file, spec.sha256, "learned codec")[1]
+    return read_weights(WEIGHTS_DIR / spec.file, spec.sha256, "learned codec")
+
+
+def _base_tensors(name: str) -> dict:
+    return _codec_file(name)[1]
+
+
+def _resolved(config: dict, tensors: dict, depth: int = 0) -> dict:
+    """Every tensor a codec needs: its file's, and what it takes from the shipped codecs
+    its config names (``symbols``: all but g_s, of a codec whose symbols it decodes with
+    a synthesis of its own; ``transforms``: g_a, g_s and the gains; ``base``: the
+    probability model, SHARED_WITH_BASE)."""
+    if depth > 3:
+        raise ValueError("codecs refer to each other too deeply")
+    if "symbols" in config:
+        other = _resolved(*_codec_file(config["symbols"]), depth + 1)
+        tensors = {**{k: v for k, v in other.items() if not k.startswith(SYNTHESIS)}, **tensors}
+    if "transforms" in config:
+        own = _base_tensors(config["transforms"])
+        tensors = {**{k: v for k, v in own.items() if not k.startswith(SHARED_WITH_BASE)}, **tensors}
+    if "base" in config:
+        base = _base_tensors(config["base"])
+        tensors = {**{k: v for k, v in base.items() if k.startswith(SHARED_WITH_BASE)}, **tensors}
+    return tensors
 
 
 def _without_base(tensors: dict, base: str) -> dict:
@@ -164,13 +191,7 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
 
     config, tensors = read_weights(path, spec.sha256 if spec else None, "learned codec")
     try:
-        if "transforms" in config:  # g_a, g_s and the gains are another shipped codec's
-            own = _base_tensors(config["transforms"])
-            tensors = {**{k: v for k, v in own.items() if not k.startswith(SHARED_WITH_BASE)},
-                       **tensors}  # fmt: skip
-        if "base" in config:  # the probability model is the base codec's (SHARED_WITH_BASE)
-            base = _base_tensors(config["base"])
-            tensors = {**{k: v for k, v in base.items() if k.startswith(SHARED_WITH_BASE)}, **tensors}
+        tensors = _resolved(config, tensors)
         net = LatentCodec(**config["model"])
         state = float_state(tensors, net.state_dict())
         missing = [k for k in net.state_dict() if k not in state and not k.startswith("h_s.")]
@@ -237,6 +258,24 @@ def save_context(path: Path, nets, codec: str, meta: dict) -> str:
     if "base" in own:
         config["base"] = own["base"]
     save_file(tensors, str(path), metadata={"config": json.dumps(config)})
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_synthesis(path: Path, state: dict, codec: str, meta: dict) -> str:
+    """Write a synthesis fine-tuned on the shipped codec ``codec``'s symbols
+    (training/train_synthesis.py) as a codec of its own: g_s and its bypass only, kernels
+    int8 (float_tensors)."""
+    from safetensors.torch import save_file
+
+    own, _ = _codec_file(codec)
+    if set(k.split(".")[0] + "." for k in state) - set(SYNTHESIS):
+        raise ValueError("a synthesis holds only g_s and g_s_skip")
+    config = {"model": own["model"], "symbols": codec, "run": meta.get("run", {})}
+    if "context" in own:
+        config["context"] = own["context"]
+    tensors = float_tensors(state)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path),
+              metadata={"config": json.dumps(config)})  # fmt: skip
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

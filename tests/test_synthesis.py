@@ -1,0 +1,77 @@
+"""A codec that decodes another shipped codec's symbols with a synthesis of its own
+(learned.save_synthesis, training/train_synthesis.py): the file holds g_s alone, the rest
+is the other codec's, so the symbols — and exact decoding — cannot differ."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from sdcodec import learned
+from sdcodec.learned import SYNTHESIS, coding
+from sdcodec.models.registry import codec_by_name
+
+
+@pytest.fixture(scope="module")
+def lc4():
+    return learned.load(codec_by_name("lc4"), "cpu")
+
+
+def _moved_synthesis(codec, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    state = {k: v.clone() for k, v in codec.net.state_dict().items() if k.startswith(SYNTHESIS)}
+    for v in state.values():
+        v.add_(torch.randn(v.shape, generator=gen) * v.abs().mean() * 0.2)
+    return state
+
+
+def test_a_synthesis_file_holds_g_s_alone_and_reads_the_rest_from_its_codec(tmp_path, lc4):
+    state = _moved_synthesis(lc4)
+    path = tmp_path / "syn.safetensors"
+    learned.save_synthesis(path, state, "lc4", {"run": {"seed": "0"}})
+    with safe_open(str(path), "pt") as f:
+        keys = list(f.keys())
+        config = json.loads(f.metadata()["config"])
+    assert keys and all(k.startswith(SYNTHESIS) for k in keys)
+    assert config["symbols"] == "lc4" and config["context"] == {"y_channels": 128, "slices": 4, "hidden": 96}
+    # g_s and g_s_skip are a third of lc3's transforms: far smaller than a whole codec
+    assert path.stat().st_size < 0.7 * (learned.WEIGHTS_DIR / "lc3.safetensors").stat().st_size
+
+    syn = learned.load_file(path)
+    mine, theirs = syn.net.state_dict(), lc4.net.state_dict()
+    for k in mine:
+        if k.startswith(SYNTHESIS):  # int8 kernels: within half a step of the trained values
+            assert not torch.equal(mine[k], theirs[k]), k
+            step = state[k].abs().amax(dim=tuple(range(1, state[k].ndim)), keepdim=True) / 127
+            assert torch.all((mine[k] - state[k]).abs() <= step * 0.5 + 1e-6), k
+        elif not k.startswith("h_s."):
+            assert torch.equal(mine[k], theirs[k]), k
+    for a, b in zip(syn.hyper + sum(syn.context, []), lc4.hyper + sum(lc4.context, []), strict=True):
+        assert np.array_equal(a.weight, b.weight) and np.array_equal(a.bias, b.bias)
+    for t in ("y_counts", "thresholds", "z_counts"):
+        assert np.array_equal(getattr(syn, t), getattr(lc4, t))
+
+
+def test_the_same_payload_decodes_to_the_same_symbols_and_another_latent(tmp_path, lc4):
+    path = tmp_path / "syn.safetensors"
+    learned.save_synthesis(path, _moved_synthesis(lc4), "lc4", {})
+    syn = learned.load_file(path)
+    latent = np.random.default_rng(0).normal(0, 1, (32, 16, 24)).astype(np.float32)
+    payload = coding.compress(lc4, latent, 2.0)
+    assert coding.compress(syn, latent, 2.0) == payload  # the encoder's half is lc4's
+    for a, b in zip(coding.decode_symbols(syn, payload, 16, 24), coding.decode_symbols(lc4, payload, 16, 24),
+                    strict=True):  # fmt: skip
+        assert np.array_equal(a, b)
+    mine = coding.decompress(syn, payload, 16, 24, 2.0)
+    theirs = coding.decompress(lc4, payload, 16, 24, 2.0)
+    assert mine.shape == theirs.shape and np.abs(mine - theirs).mean() > 1e-3
+
+
+def test_a_synthesis_must_hold_only_the_synthesis(tmp_path, lc4):
+    state = {**_moved_synthesis(lc4), "g_a.0.weight": lc4.net.state_dict()["g_a.0.weight"]}
+    with pytest.raises(ValueError, match="only g_s"):
+        learned.save_synthesis(tmp_path / "bad.safetensors", state, "lc4", {})

@@ -1,0 +1,202 @@
+"""Fine-tune a shipped codec's synthesis (g_s and its bypass) for what viewers see, its
+symbols unchanged.
+
+The codec's transforms were trained for bits + λ · pixel MSE; this retrains only the
+decoder's half, on the exact symbols the shipped encoder writes (coding.analyse, integer
+probability model and all), for pixel MSE + w · the structural term of
+sdcodec/learned/distortion.py (multi-scale SSIM, the term refinement lowers), w tapered
+with each crop's bits per pixel like refinement's (distortion.weight_at). The rate cannot
+move: the file's symbols and their probabilities are the same, only what the decoder makes
+of them changes, so the result ships as a new codec id that reads the base codec's
+symbols (export_codec.py --synthesis).
+
+Each sample's loss is log(distortion): every level improves by the same ratio, where λ
+weighting would leave the low levels (the ultra-low rates this codec is for) with nothing.
+
+Step 1 (once, resumable): ŷ of every training crop at LEVELS, OUT/symbols.npy (float16,
+the synthesis input ŷ / gain) and OUT/bpp.npy. Step 2: Adam on g_s, checkpoints every
+few minutes (OUT/ckpt.pt), log in OUT/log.txt, OUT/final.pt at the end.
+
+    python training/train_synthesis.py .train-cache runs/lc5 --codec lc4 --minutes 45
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sdcodec.codec import DEFAULT_STRUCTURE
+from sdcodec.learned import coding, distortion, load, tables
+from sdcodec.models import by_name
+from sdcodec.models import load as load_autoencoder
+from sdcodec.models.registry import codec_by_name
+
+HOLDOUT = 64  # as train_latent_codec.py: the last crops, never trained on
+TRAINED = ("g_s.", "g_s_skip.")
+
+
+def log(out: Path, msg: str) -> None:
+    line = time.strftime("%H:%M:%S ") + msg
+    print(line, flush=True)
+    with open(out / "log.txt", "a") as f:
+        f.write(line + "\n")
+
+
+def make_symbols(codec, latents: np.ndarray, levels: list[float], out: Path) -> None:
+    """ŷ / gain and bits per pixel of every crop at every level, exactly as encoded."""
+    path, bpath = out / "symbols.npy", out / "bpp.npy"
+    if path.exists() and bpath.exists():
+        return
+    n = latents.shape[0]
+    m = codec.net.config["y_channels"]
+    h, w = latents.shape[2] // 2, latents.shape[3] // 2
+    part = out / "symbols.part.npy"
+    sym = np.lib.format.open_memmap(part, "w+", np.float16, (n, len(levels), m, h, w))
+    bpp = np.zeros((n, len(levels)), np.float32)
+    counts = codec.y_counts.astype(np.float64)
+    log2p = np.log2(counts) - np.log2(counts.sum(axis=1, keepdims=True))
+    t0 = time.time()
+    for i in range(n):
+        for j, lv in enumerate(levels):
+            z_sym, r_sym, mu, idx, _ = coding.analyse(codec, latents[i], lv)
+            y_hat = (r_sym + mu / float(1 << coding.intnet.FRAC)) / coding._gain(codec, lv).numpy()
+            sym[i, j] = y_hat
+            k = np.clip(r_sym + tables.Y_RANGE, 0, 2 * tables.Y_RANGE)
+            bpp[i, j] = -log2p[idx, k].sum() / (latents.shape[2] * latents.shape[3] * 64)
+        if i % 200 == 0:
+            log(out, f"symbols {i}/{n} ({time.time() - t0:.0f} s)")
+    sym.flush()
+    del sym
+    np.save(bpath, bpp)
+    part.rename(path)
+
+
+def batch(sym, bpp, crops, rng, n: int, train_n: int, crop: int):
+    """n random (crop, level) pairs: ŷ / gain (B, M, h, w), the image window (B, 3, crop,
+    crop) in [0, 1], its latent window's offset, and the pair's bits per pixel."""
+    idx = rng.integers(0, train_n, n)
+    lv = rng.integers(0, sym.shape[1], n)
+    cl = crop // 8
+    oy, ox = (int(v) for v in rng.integers(0, sym.shape[3] * 2 - cl + 1, 2))
+    y = torch.from_numpy(np.stack([np.asarray(sym[i, j], np.float32) for i, j in zip(idx, lv)]))
+    img = np.stack([crops[i][oy * 8 : (oy + cl) * 8, ox * 8 : (ox + cl) * 8] for i in idx])
+    img = torch.from_numpy(img).permute(0, 3, 1, 2).float() / 255
+    return y, img, (oy, ox, cl), bpp[idx, lv]
+
+
+def pixel_error(net, decoder, y, img, window, weights) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample (MSE, MSE + w · structural term) of the decoded windows."""
+    oy, ox, cl = window
+    lat = net.synthesis(y)[:, :, oy : oy + cl, ox : ox + cl]
+    rec = decoder(lat)
+    mse = ((rec - img) ** 2).mean(dim=(1, 2, 3))
+    ssim = torch.stack([distortion.ssim_error(rec[i : i + 1], img[i : i + 1]) for i in range(len(rec))])
+    return mse, mse + torch.as_tensor(weights, dtype=mse.dtype) * ssim
+
+
+def evaluate(net, decoder, sym, bpp, crops, first: int, structure: float) -> str:
+    """Held-out crops, every level: bpp, PSNR of the rounded pixels, structural term."""
+    parts = []
+    with torch.no_grad():
+        for j in range(sym.shape[1]):
+            y = torch.from_numpy(np.asarray(sym[first:, j], np.float32))
+            img = torch.from_numpy(np.asarray(crops[first : first + len(y)])).permute(0, 3, 1, 2).float() / 255
+            rec = decoder(net.synthesis(y)).clamp(0, 1)
+            mse = ((torch.round(rec * 255) / 255 - img) ** 2).mean()
+            ssim = np.mean([distortion.ssim_error(rec[i : i + 1], img[i : i + 1]).item() for i in range(len(y))])
+            parts.append(f"{bpp[first:, j].mean():.3f} bpp {10 * np.log10(1 / mse.item()):.2f} dB s {ssim:.4f}")
+    return " | ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("cache", type=Path, help="output of training/extract_latents.py")
+    p.add_argument("out", type=Path)
+    p.add_argument("--codec", default="lc4", help="the shipped codec whose symbols are decoded")
+    p.add_argument("--levels", default="0,1,2,3,4,5,6", help="levels the symbols are made at")
+    p.add_argument("--structure", type=float, default=DEFAULT_STRUCTURE)
+    p.add_argument("--minutes", type=float, default=45)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    a.out.mkdir(parents=True, exist_ok=True)
+    codec = load(codec_by_name(a.codec))
+    levels = [float(v) for v in a.levels.split(",")]
+    latents = np.load(a.cache / "latents.npy", mmap_mode="r")
+    crops = np.load(a.cache / "crops.npy", mmap_mode="r")
+    train_n = latents.shape[0] - HOLDOUT
+    make_symbols(codec, latents, levels, a.out)
+    sym = np.load(a.out / "symbols.npy", mmap_mode="r")
+    bpp = np.load(a.out / "bpp.npy")
+
+    decoder = load_autoencoder(by_name("taef2"), "decoder", device="cpu").net.float()
+    decoder.requires_grad_(False)
+    net = codec.net.float()
+    net.requires_grad_(False)
+    params = [prm for n, prm in net.named_parameters() if n.startswith(TRAINED)]
+    for prm in params:
+        prm.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=a.lr)
+    state = {"step": 0, "seconds": 0.0}
+    ckpt = a.out / "ckpt.pt"
+    if ckpt.exists():
+        saved = torch.load(ckpt, weights_only=False)
+        net.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        state = saved["state"]
+        log(a.out, f"resumed at {state} with {vars(a)}")
+    else:
+        (a.out / "config.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(a).items()}}))
+        log(a.out, "holdout before " + evaluate(net, decoder, sym, bpp, crops, train_n + 48, a.structure))
+
+    def save() -> None:
+        trained = {k: v for k, v in net.state_dict().items() if k.startswith(TRAINED)}
+        torch.save({"model": net.state_dict(), "trained": trained, "opt": opt.state_dict(), "state": state}, ckpt)
+
+    last_save = time.time()
+    t0 = time.time() - state["seconds"]
+    window = []
+    while time.time() - t0 < a.minutes * 60:
+        frac = (time.time() - t0) / (a.minutes * 60)
+        for g in opt.param_groups:  # the last fifth at a third of the rate
+            g["lr"] = a.lr if frac < 0.8 else a.lr / 3
+        y, img, win, b = batch(sym, bpp, crops, rng, a.batch, train_n, a.crop)
+        wts = [distortion.weight_at(a.structure, float(v)) for v in b]
+        mse, err = pixel_error(net, decoder, y, img, win, wts)
+        loss = torch.log(err).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        state["step"] += 1
+        state["seconds"] = time.time() - t0
+        window.append((loss.item(), mse.mean().item()))
+        if state["step"] % 200 == 0:
+            lo, ms = np.mean(window, axis=0)
+            window = []
+            log(a.out, f"step {state['step']} loss {lo:.4f} mse {ms:.5f}")
+        if state["step"] % 2000 == 0:
+            log(a.out, "holdout " + evaluate(net, decoder, sym, bpp, crops, train_n + 48, a.structure))
+        if time.time() - last_save > 180:
+            save()
+            last_save = time.time()
+    save()
+    log(a.out, "final holdout " + evaluate(net, decoder, sym, bpp, crops, train_n, a.structure))
+    torch.save({k: v for k, v in net.state_dict().items() if k.startswith(TRAINED)}, a.out / "final.pt")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
