@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from sdcodec import imageio, models
+from sdcodec.bench.metrics import ssimulacra2
 from sdcodec.learned import load_file
 from sdcodec.learned.coding import compress, decompress
 
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("kodak", type=Path)
     p.add_argument("--images", default="kodim01,kodim03,kodim05,kodim07,kodim15,kodim19,kodim21,kodim23")
     p.add_argument("--levels", default="0,1,2,3,4,5,6,7")
+    p.add_argument("--ssimulacra2", action="store_true", help="add SSIMULACRA2 (the bench's metric)")
     p.add_argument("--restorer", type=Path,
                    help="a restorer (.safetensors, or final.pt of a train_restorer.py run): adds PSNR after it")
     a = p.parse_args(argv)
@@ -57,25 +59,30 @@ def main(argv: list[str] | None = None) -> int:
         lat = enc.encode(imageio.pad(im, 8).astype(np.float32) / 255)
         ref = im.astype(np.float64)
 
-        def psnr(latent, h=h, w=w, ref=ref):
+        def psnr(latent, h=h, w=w, ref=ref, im=im, ss2=None):
             out = np.round(dec.decode(latent)[:h, :w] * 255)
+            if ss2 is not None:
+                ss2.append(ssimulacra2(im, out.astype(np.uint8)))
             return 10 * np.log10(255**2 / np.mean((out - ref) ** 2))
 
         base.append(psnr(lat))
         for lv in levels:
             data = compress(codec, lat, lv)
             rec = decompress(codec, data, *lat.shape[1:], lv)
-            row = [8 * len(data) / (h * w), psnr(rec)]
+            ss2 = [] if a.ssimulacra2 else None
+            row = [8 * len(data) / (h * w), psnr(rec, ss2=ss2), *(ss2 or [])]
             if restorer is not None:
                 with torch.no_grad():
                     row.append(psnr(restorer(torch.from_numpy(rec)[None])[0].numpy()))
             res[lv].append(row)
     print(f"TAEF2 ceiling {np.mean(base):.2f} dB on {len(base)} images")
     extra = " with the restorer |" if restorer is not None else ""
-    print(f"| level | bpp | PSNR dB |{extra}\n|---|---|---|{'---|' if extra else ''}")
+    extra += " SSIMULACRA2 |" if a.ssimulacra2 else ""
+    print(f"| level | bpp | PSNR dB |{extra}\n|---|---|---|{'---|' * extra.count('|')}")
     for lv, rows in res.items():
         m = np.array(rows).mean(axis=0)
-        after = f" {m[2]:.2f} ({m[2] - m[1]:+.2f}) |" if restorer is not None else ""
+        after = f" {m[-1]:.2f} ({m[-1] - m[1]:+.2f}) |" if restorer is not None else ""
+        after += f" {m[2]:.1f} |" if a.ssimulacra2 else ""
         print(f"| {lv:g} | {m[0]:.3f} | {m[1]:.2f} |{after}")
     return 0
 

@@ -408,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quality",
         type=int,
         metavar="Q",
-        help="0..100: the learned codecs' rate (lc1, then lc4 from 41, a lower lc4 level with --refine, "
+        help="0..100: the learned codecs' rate (lc1, then lc5 from 41, a lower lc5 level with --refine, "
         "scalar steps above 90; --codec: that codec's levels only); with a hand-made --mode, "
         "one ladder of palette sizes up to 60 and scalar steps above (overrides --mode/-k/--step)",
     )

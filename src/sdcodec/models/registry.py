@@ -235,6 +235,17 @@ CODECS: tuple[CodecSpec, ...] = (
         "in fewer bytes (docs/LEARNED.md)",
         default_level=1.5,
     ),
+    CodecSpec(
+        name="lc5",
+        id=4,
+        autoencoder="taef2",
+        file="lc5.safetensors",
+        sha256="f84213210674aa0550fc407449df3049f6abc8ced7845bbe3dcb621f0d1dbad9",
+        levels=8,
+        description="lc4's symbols through a synthesis retrained for squared error plus a "
+        "structural term: the same bytes, better pictures (docs/LEARNED.md)",
+        default_level=1.5,
+    ),
 )
 DEFAULT_CODEC = "lc1"
 
