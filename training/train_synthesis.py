@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from train_latent_codec import HOLDOUT, log  # the same held-out crops and log format
 
 from sdcodec.codec import DEFAULT_STRUCTURE
 from sdcodec.learned import coding, distortion, intnet, load, tables
@@ -37,15 +38,7 @@ from sdcodec.models import by_name
 from sdcodec.models import load as load_autoencoder
 from sdcodec.models.registry import codec_by_name
 
-HOLDOUT = 64  # as train_latent_codec.py: the last crops, never trained on
 TRAINED = ("g_s.", "g_s_skip.")
-
-
-def log(out: Path, msg: str) -> None:
-    line = time.strftime("%H:%M:%S ") + msg
-    print(line, flush=True)
-    with open(out / "log.txt", "a") as f:
-        f.write(line + "\n")
 
 
 def make_symbols(codec, latents: np.ndarray, rows: np.ndarray, levels: list[float], out: Path) -> None:
