@@ -1,4 +1,4 @@
-"""The shipped learned codecs (lc1, lc3, lc4, lc5): weights load and match their pin, and golden files
+"""The shipped learned codecs (lc1, lc3, lc4, lc5, lc6): weights load and match their pin, and golden files
 decode to their stored symbols on every path. The Kodak figures it must reproduce are in
 tests/test_cli.py (MEASURED, row "learned"). CI never trains."""
 
@@ -27,16 +27,17 @@ def test_shipped_weights_size():
     """The issue aimed at under 10 MB of shipped weights in all: lc1 8.07 MB (fp16), rs1 and
     rs2 0.48 MB each, lc3 2.49 MB (int8, only what differs from lc1), lc4 1.89 MB (its
     integer context networks only; 16-bit weights: 7-bit ones cost 4% of y's bits) and lc5
-    1.65 MB (its synthesis only, int8) take it to 15.1 MB. This keeps it from growing
-    further unnoticed."""
+    1.65 MB (its synthesis only, int8) took it to 15.1 MB, lc6 (1.63 MB, the same for
+    lc1's symbols) to 16.7 MB. This keeps it from growing further unnoticed."""
     files = [*models.registry.CODECS, *models.registry.RESTORERS]
     total = sum((learned.WEIGHTS_DIR / x.file).stat().st_size for x in files)
-    assert total < 15_100_000
+    assert total < 16_700_000
 
 
 @pytest.mark.parametrize(
     "name",
-    ["v1_2_learned_l1", "v1_2_learned_l5", "v1_5_learned_lc3", "v1_6_learned_lc4", "v1_7_learned_lc5"],
+    ["v1_2_learned_l1", "v1_2_learned_l5", "v1_5_learned_lc3", "v1_6_learned_lc4", "v1_7_learned_lc5",
+     "v1_8_learned_lc6"],
 )
 def test_golden_files_decode_to_their_symbols_on_every_path(name):
     data = (GOLDEN / f"{name}.sdc").read_bytes()

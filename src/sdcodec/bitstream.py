@@ -28,9 +28,9 @@ from .quant import AffineMap, QuantizerId, QuantParams
 MAGIC = b"\x89SDC\r\n\x1a\n"
 MAJOR = 1
 # 1.1 added the scalar quantizer (3) and the ctx coder (2); 1.2 the learned quantizer (4)
-# with the hyperprior coder (3); 1.3–1.7 new registry ids only (denoisers 2, 3; learned
-# codecs 2, 3, 4). Older files still read.
-MINOR = 7
+# with the hyperprior coder (3); 1.3–1.8 new registry ids only (denoisers 2, 3; learned
+# codecs 2, 3, 4, 5). Older files still read.
+MINOR = 8
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS default
 MAX_ICC_BYTES = 16 << 20
 MAX_SOURCE_MODE_LEN = 16

@@ -408,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quality",
         type=int,
         metavar="Q",
-        help="0..100: the learned codecs' rate (lc1, then lc5 from 41, a lower lc5 level with --refine, "
+        help="0..100: the learned codecs' rate (lc6, then lc5 from 41, a lower lc5 level with --refine, "
         "scalar steps above 90; --codec: that codec's levels only); with a hand-made --mode, "
         "one ladder of palette sizes up to 60 and scalar steps above (overrides --mode/-k/--step)",
     )
@@ -430,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learned mode: rate level 0..7, fractional allowed (-q sets it too)")
     e.add_argument("--codec", metavar="NAME",
                    help="learned mode: which learned codec (`sdcodec models` lists them; "
-                   "default: lc1, or what -q/--target-bpp/--max-bytes choose)")
+                   "default: lc6, or what -q/--target-bpp/--max-bytes choose)")
     e.add_argument("--preset", choices=["buhlmann"],
                    help="buhlmann: the article's recipe exactly (SD 1.4, docs/MODELS.md)")
     e.add_argument("--resize", type=int, metavar="N",

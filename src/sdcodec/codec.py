@@ -135,7 +135,9 @@ class EncodeOptions:
                 raise InputError(f"denoising needs 1..{MAX_STEPS} steps and a strength in (0, 1]")
         if self.restore:
             if self.restorer() is None:
-                raise InputError(f"model '{spec.name}' has no learned restorer for mode '{self.mode}'")
+                codec = self.learned_codec() if self.mode == "learned" else None
+                what = f"learned codec '{codec.name}'" if codec else f"model '{spec.name}' in mode '{self.mode}'"
+                raise InputError(f"{what} has no learned restorer")
             if self.denoise_strength:
                 raise InputError("choose U-Net denoising or the learned restorer, not both")
         if not 0 <= self.refine <= MAX_REFINE_STEPS:
@@ -268,26 +270,62 @@ def _restoration(analysis: Analysis, decoded, opts: EncodeOptions) -> bitstream.
     from .learned import restore
 
     latent = decoded()
+    best = _closest(analysis, opts, [latent, restore.apply(restorer, latent, 1.0, opts.device)])
+    return settings if best == 1 else bitstream.DecodeSettings()
+
+
+def _closest(analysis: Analysis, opts: EncodeOptions, latents: list) -> int:
+    """Which of the latents the decoder turns into pixels closest to the input (the first
+    of equals)."""
     decoder = models.load(analysis.spec, "decoder", opts.models_dir, opts.device)
     ref = analysis.prepared.rgb.astype(np.float32)
     h, w = ref.shape[:2]
-    # the whole image, decoded both ways: sampled tiles measured wrong on 4 of 8 Kodak
+    # the whole image, decoded every way: sampled tiles measured wrong on 4 of 8 Kodak
     # images (TAEF2's GroupNorm statistics are global; docs/LEARNED.md)
-    errors = [
-        np.mean((np.rint(decoder.decode(x)[:h, :w] * 255) - ref) ** 2)
-        for x in (latent, restore.apply(restorer, latent, 1.0, opts.device))
-    ]
-    return settings if errors[1] < errors[0] else bitstream.DecodeSettings()
+    errors = [np.mean((np.rint(decoder.decode(x)[:h, :w] * 255) - ref) ** 2) for x in latents]
+    return int(np.argmin(errors))
+
+
+def _learned_decoding(analysis: Analysis, opts: EncodeOptions, payload: bytes, level: float):
+    """(codec, decode settings) of a learned payload: the codec ``opts`` name and the
+    restorer as ``_restoration`` decides, or — when the decode side is left to the encoder
+    (``restore`` None) and the codec has a fallback coding the same symbols — whichever of
+    the codec, the fallback and the fallback's restorer decodes this image closest."""
+    from . import learned
+    from .learned import coding, restore
+
+    spec = opts.learned_codec()
+    fallback = models.registry.codec_by_name(spec.fallback) if spec.fallback else None
+    h, w = analysis.latent.shape[1:]
+    if fallback is None or opts.restore is not None:
+        codec = learned.load(spec, opts.device)
+        return spec, _restoration(analysis, lambda: coding.decompress(codec, payload, h, w, level), opts)
+    choices = [(spec, bitstream.DecodeSettings())]
+    latents = [coding.decompress(learned.load(spec, opts.device), payload, h, w, level)]
+    base = coding.decompress(learned.load(fallback, opts.device), payload, h, w, level)
+    choices.append((fallback, bitstream.DecodeSettings()))
+    latents.append(base)
+    restorer = models.registry.restorer_for(analysis.spec.name, "learned", fallback.name)
+    if restorer is not None:
+        choices.append((fallback, bitstream.DecodeSettings(restorer.id, 0, 1.0, 0)))
+        latents.append(restore.apply(restorer, base, 1.0, opts.device))
+    return choices[_closest(analysis, opts, latents)]
 
 
 def with_restoration(analysis: Analysis, data: bytes, opts: EncodeOptions) -> bytes:
-    """A file packed without the restorer check, its decode settings decided as ``pack``
-    with ``opts`` would: from the file's own latent, without quantizing again."""
+    """A file packed without the encoder's decode-side check, its decode settings (and, for
+    a codec with a fallback, its codec) decided as ``pack`` with ``opts`` would: from the
+    file's own symbols, without quantizing again."""
     f = bitstream.read(data)
-    decode = _restoration(analysis, lambda: decode_latent(f, opts.device), opts)
-    if decode == f.header.decode:
+    quant_params = f.quant
+    if f.quant.quantizer is quant.QuantizerId.LEARNED:
+        spec, decode = _learned_decoding(analysis, opts, f.payload, f.quant.level)
+        quant_params = replace(f.quant, codec_id=spec.id)
+    else:
+        decode = _restoration(analysis, lambda: decode_latent(f, opts.device), opts)
+    if (decode, quant_params) == (f.header.decode, f.quant):
         return data
-    return bitstream.write(replace(f, header=replace(f.header, decode=decode)))
+    return bitstream.write(replace(f, header=replace(f.header, decode=decode), quant=quant_params))
 
 
 def _article_map(analysis: Analysis) -> quant.AffineMap:
@@ -353,9 +391,8 @@ def _pack_learned(analysis: Analysis, opts: EncodeOptions) -> bytes:
                            bitstream.DecodeSettings())  # fmt: skip
             cap = opts.max_bytes - (len(plain) - len(payload))
         payload = _refined(analysis, opts, codec, (z_sym, r_sym, mu, idx, r), level, payload, cap)
-    h, w = analysis.latent.shape[1:]
-    decode = _restoration(analysis, lambda: coding.decompress(codec, payload, h, w, level), opts)
-    return _write(analysis, params, bitstream.HYPERPRIOR_CODER, payload, decode)
+    chosen, decode = _learned_decoding(analysis, opts, payload, level)
+    return _write(analysis, replace(params, codec_id=chosen.id), bitstream.HYPERPRIOR_CODER, payload, decode)
 
 
 def _refined(analysis: Analysis, opts: EncodeOptions, codec, symbols, level: float,
