@@ -446,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--denoise-strength", type=float, default=dflt.denoise_strength,
                    metavar="X", help="U-Net models: img2img strength at decode (the article: 0.04)")  # fmt: skip
     e.add_argument("--no-restore", action="store_true",
-                   help="do not ask the decoder for the learned restorer (palette mode, lc1)")
+                   help="do not ask the decoder for the learned restorer (palette mode, lc1), "
+                   "nor write lc1 where it decodes lc6's bytes closer")
     e.add_argument("--refine", type=int, nargs="?", const=REFINE_STEPS, default=0, metavar="STEPS",
                    help="learned mode: refine the symbols for this image with STEPS gradient "
                    f"steps (default {REFINE_STEPS}): sharper at the same size, encoding "
