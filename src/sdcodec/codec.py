@@ -286,15 +286,14 @@ def _closest(analysis: Analysis, opts: EncodeOptions, latents: list) -> int:
     return int(np.argmin(errors))
 
 
-def _learned_decoding(analysis: Analysis, opts: EncodeOptions, payload: bytes, level: float):
-    """(codec, decode settings) of a learned payload: the codec ``opts`` name and the
-    restorer as ``_restoration`` decides, or — when the decode side is left to the encoder
-    (``restore`` None) and the codec has a fallback coding the same symbols — whichever of
-    the codec, the fallback and the fallback's restorer decodes this image closest."""
+def _learned_decoding(analysis: Analysis, opts: EncodeOptions, spec, payload: bytes, level: float):
+    """(codec, decode settings) of codec ``spec``'s payload: ``spec`` and the restorer as
+    ``_restoration`` decides, or — when the decode side is left to the encoder (``restore``
+    None) and ``spec`` has a fallback coding the same symbols — whichever of ``spec``, the
+    fallback and the fallback's restorer decodes this image closest."""
     from . import learned
     from .learned import coding, restore
 
-    spec = opts.learned_codec()
     fallback = models.registry.codec_by_name(spec.fallback) if spec.fallback else None
     h, w = analysis.latent.shape[1:]
     if fallback is None or opts.restore is not None:
@@ -319,7 +318,8 @@ def with_restoration(analysis: Analysis, data: bytes, opts: EncodeOptions) -> by
     f = bitstream.read(data)
     quant_params = f.quant
     if f.quant.quantizer is quant.QuantizerId.LEARNED:
-        spec, decode = _learned_decoding(analysis, opts, f.payload, f.quant.level)
+        spec = models.registry.codec_by_id(f.quant.codec_id)
+        spec, decode = _learned_decoding(analysis, opts, spec, f.payload, f.quant.level)
         quant_params = replace(f.quant, codec_id=spec.id)
     else:
         decode = _restoration(analysis, lambda: decode_latent(f, opts.device), opts)
@@ -391,7 +391,7 @@ def _pack_learned(analysis: Analysis, opts: EncodeOptions) -> bytes:
                            bitstream.DecodeSettings())  # fmt: skip
             cap = opts.max_bytes - (len(plain) - len(payload))
         payload = _refined(analysis, opts, codec, (z_sym, r_sym, mu, idx, r), level, payload, cap)
-    chosen, decode = _learned_decoding(analysis, opts, payload, level)
+    chosen, decode = _learned_decoding(analysis, opts, spec, payload, level)
     return _write(analysis, replace(params, codec_id=chosen.id), bitstream.HYPERPRIOR_CODER, payload, decode)
 
 
