@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -21,6 +22,7 @@ from PIL import Image
 import sdcodec
 from sdcodec import EncodeOptions
 from sdcodec.bench import metrics
+from sdcodec.errors import InputError
 from sdcodec.learned import refine
 
 
@@ -47,13 +49,18 @@ def main() -> None:
             im = Image.open(path).convert("RGB")
             ref = np.asarray(im)
             t = time.perf_counter()
-            data = sdcodec.encode(im, EncodeOptions(target_bpp=bpp, refine=steps))
+            try:
+                data = sdcodec.encode(im, EncodeOptions(target_bpp=bpp, refine=steps))
+            except InputError as exc:  # a small image cannot get down to a low rate
+                print(f"  {Path(path).name}: {exc}", flush=True)
+                continue
             seconds = time.perf_counter() - t
             dec = np.asarray(sdcodec.decode(data).convert("RGB"))
             rows.append((8 * len(data) / (im.width * im.height), metrics.psnr(ref, dec),
                          metrics.ssimulacra2(ref, dec), metrics.jod(ref, dec), seconds))  # fmt: skip
+            print(f"  {Path(path).name}: " + " ".join(f"{v:.3f}" for v in rows[-1]), flush=True)
         m = np.mean(rows, axis=0)
-        print(f"lr {lr} steps {steps} target {bpp}: {m[0]:.3f} bpp {m[1]:.2f} dB "
+        print(f"lr {lr} steps {steps} target {bpp} ({len(rows)} images): {m[0]:.3f} bpp {m[1]:.2f} dB "
               f"SSIMULACRA2 {m[2]:.1f} JOD {m[3]:.2f} encode {m[4]:.1f} s", flush=True)  # fmt: skip
 
 
