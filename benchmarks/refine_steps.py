@@ -59,6 +59,9 @@ def main() -> None:
             rows.append((8 * len(data) / (im.width * im.height), metrics.psnr(ref, dec),
                          metrics.ssimulacra2(ref, dec), metrics.jod(ref, dec), seconds))  # fmt: skip
             print(f"  {Path(path).name}: " + " ".join(f"{v:.3f}" for v in rows[-1]), flush=True)
+        if not rows:
+            print(f"lr {lr} steps {steps} target {bpp}: no image reaches it", flush=True)
+            continue
         m = np.mean(rows, axis=0)
         print(f"lr {lr} steps {steps} target {bpp} ({len(rows)} images): {m[0]:.3f} bpp {m[1]:.2f} dB "
               f"SSIMULACRA2 {m[2]:.1f} JOD {m[3]:.2f} encode {m[4]:.1f} s", flush=True)  # fmt: skip
