@@ -1,6 +1,8 @@
 """What do more refinement steps buy? Mean bpp / PSNR / SSIMULACRA2 / JOD and encode seconds
 of ``--refine N --target-bpp X`` over the given images, for each N and X (and, with
-``--lr``, each of refinement's learning rates: refine.LEARNING_RATE, set for this run).
+``--set NAME=V1,V2``, each value of one of refinement's or rate control's float constants,
+refine.NAME or ratecontrol.NAME, set for this run; ``--lr V1,V2`` is ``--set
+LEARNING_RATE=V1,V2``).
 
     SDCODEC_MODELS=../shared/models python benchmarks/refine_steps.py \\
         ../shared/data/kodak/kodim{01,07,13,23}.png --steps 12,24,48 --rates 0.15,0.25
@@ -20,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 import sdcodec
-from sdcodec import EncodeOptions
+from sdcodec import EncodeOptions, ratecontrol
 from sdcodec.bench import metrics
 from sdcodec.errors import InputError
 from sdcodec.learned import refine
@@ -31,19 +33,27 @@ def main() -> None:
     p.add_argument("images", nargs="+")
     p.add_argument("--steps", default="12,24,48")
     p.add_argument("--rates", default="0.15,0.25")
-    p.add_argument("--lr", default=str(refine.LEARNING_RATE), help="comma-separated learning rates")
+    p.add_argument("--lr", help="comma-separated learning rates (--set LEARNING_RATE=...)")
+    p.add_argument("--set", metavar="NAME=V1,V2",
+                   help="comma-separated values of refine.NAME or ratecontrol.NAME")  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = p.parse_args()
     if a.threads:
         import torch
 
         torch.set_num_threads(a.threads)
-    for lr, steps, bpp in itertools.product(
-        (float(v) for v in a.lr.split(",")),
+    module, name, values = refine, "LEARNING_RATE", a.lr or str(refine.LEARNING_RATE)
+    if a.set:
+        name, _, values = a.set.partition("=")
+        module = refine if hasattr(refine, name) else ratecontrol
+        if not isinstance(getattr(module, name, None), float) or not values:
+            p.error(f"--set: {name} is not a float constant of refine or ratecontrol")
+    for value, steps, bpp in itertools.product(
+        (float(v) for v in values.split(",")),
         [int(s) for s in a.steps.split(",")],
         [float(r) for r in a.rates.split(",")],
     ):
-        refine.LEARNING_RATE = lr
+        setattr(module, name, value)
         rows = []
         for path in a.images:
             im = Image.open(path).convert("RGB")
@@ -60,10 +70,10 @@ def main() -> None:
                          metrics.ssimulacra2(ref, dec), metrics.jod(ref, dec), seconds))  # fmt: skip
             print(f"  {Path(path).name}: " + " ".join(f"{v:.3f}" for v in rows[-1]), flush=True)
         if not rows:
-            print(f"lr {lr} steps {steps} target {bpp}: no image reaches it", flush=True)
+            print(f"{name} {value} steps {steps} target {bpp}: no image reaches it", flush=True)
             continue
         m = np.mean(rows, axis=0)
-        print(f"lr {lr} steps {steps} target {bpp} ({len(rows)} images): {m[0]:.3f} bpp {m[1]:.2f} dB "
+        print(f"{name} {value} steps {steps} target {bpp} ({len(rows)} images): {m[0]:.3f} bpp {m[1]:.2f} dB "
               f"SSIMULACRA2 {m[2]:.1f} JOD {m[3]:.2f} encode {m[4]:.1f} s", flush=True)  # fmt: skip
 
 

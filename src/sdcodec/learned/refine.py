@@ -61,7 +61,9 @@ BETAS = (0.5, 0.9)
 MAX_PIXELS = 1 << 22
 # under a cap: the rate weight is multiplied each step by (bits / (CAP_FILL · cap))^CAP_GAIN,
 # clamped to CAP_CLAMP. Steeper or wider (3, 0.6…1.8) swung the bits from 0.8 to 1.4 of the
-# cap and back over a dozen steps (kodim05 at 0.25 bpp 22.78 dB against 22.92)
+# cap and back over a dozen steps (kodim05 at 0.25 bpp 22.78 dB against 22.92). A fill of
+# 0.995 gained 0.002 bpp and lost 0.05 dB on 8 training photos (one photo's path kept an
+# iterate 0.63 dB worse; BENCHMARKS.md, session 14)
 CAP_FILL = 0.985
 CAP_GAIN = 1.5
 CAP_CLAMP = (0.75, 1.35)
