@@ -275,3 +275,20 @@ def test_a_closed_pipe_is_not_an_error():
     cmd = f"{sys.executable} -m sdcodec models --json | true"
     out = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=120)
     assert out.stderr == ""
+
+
+def test_info_does_not_import_torch():
+    """The CLI's import and `sdcodec info` are numpy only: they answer in a fraction of a
+    second instead of paying torch's import (≈2 s here), which only coding needs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    golden = Path(__file__).parent / "golden" / "v1_7_learned_lc5.sdc"
+    code = (
+        "import sys; from sdcodec.cli import main; "
+        f"rc = main(['info', {str(golden)!r}]); "
+        "print('torch' in sys.modules, rc)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split()[-2:] == ["False", "0"], out.stdout + out.stderr

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from sdcodec.learned import coding, context, load
-from sdcodec.learned.nets import SIGMA_MAX, SIGMA_MIN
+from sdcodec.learned.tables import SIGMA_MAX, SIGMA_MIN
 from sdcodec.models.registry import codec_by_name
 
 HOLDOUT = 64

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-SIGMA_MIN = 0.11
-SIGMA_MAX = 64.0
+from .tables import SIGMA_MAX, SIGMA_MIN
+
 # the rate–distortion trade-off each level is trained for (training/train_latent_codec.py,
 # loss bits/pixel + λ · 255² · MSE) and refined for (refine.py): λ(level) = λ0 · ratio^level
 LAMBDA0, LAMBDA_RATIO = 1e-4, 2.0

@@ -18,9 +18,11 @@ import math
 import numpy as np
 
 from .intnet import FRAC
-from .nets import SIGMA_MAX, SIGMA_MIN
 
 SCALES = 64
+# y's Gaussian scales, log-spaced; also what the float networks clamp log σ to (nets.py)
+SIGMA_MIN = 0.11
+SIGMA_MAX = 64.0
 Y_RANGE = 255
 Z_RANGE = 127
 COUNT_BITS = 22
