@@ -1,8 +1,8 @@
 """What do more refinement steps buy? Mean bpp / PSNR / SSIMULACRA2 / JOD and encode seconds
 of ``--refine N --target-bpp X`` over the given images, for each N and X (and, with
-``--set NAME=V1,V2``, each value of one of refinement's or rate control's float constants,
-refine.NAME or ratecontrol.NAME, set for this run; ``--lr V1,V2`` is ``--set
-LEARNING_RATE=V1,V2``).
+``--set NAME=V1,V2``, each value of one float constant of refinement, rate control or the
+refined error — refine.NAME, ratecontrol.NAME or distortion.NAME — set for this run;
+``--lr V1,V2`` is ``--set LEARNING_RATE=V1,V2``).
 
     SDCODEC_MODELS=../shared/models python benchmarks/refine_steps.py \\
         ../shared/data/kodak/kodim{01,07,13,23}.png --steps 12,24,48 --rates 0.15,0.25
@@ -25,7 +25,7 @@ import sdcodec
 from sdcodec import EncodeOptions, ratecontrol
 from sdcodec.bench import metrics
 from sdcodec.errors import InputError
-from sdcodec.learned import refine
+from sdcodec.learned import distortion, refine
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     p.add_argument("--rates", default="0.15,0.25")
     p.add_argument("--lr", help="comma-separated learning rates (--set LEARNING_RATE=...)")
     p.add_argument("--set", metavar="NAME=V1,V2",
-                   help="comma-separated values of refine.NAME or ratecontrol.NAME")  # fmt: skip
+                   help="comma-separated values of refine, ratecontrol or distortion.NAME")  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = p.parse_args()
     if a.threads:
@@ -45,9 +45,9 @@ def main() -> None:
     module, name, values = refine, "LEARNING_RATE", a.lr or str(refine.LEARNING_RATE)
     if a.set:
         name, _, values = a.set.partition("=")
-        module = refine if hasattr(refine, name) else ratecontrol
+        module = next((m for m in (refine, ratecontrol, distortion) if hasattr(m, name)), refine)
         if not isinstance(getattr(module, name, None), float) or not values:
-            p.error(f"--set: {name} is not a float constant of refine or ratecontrol")
+            p.error(f"--set: {name} is not a float constant of refine, ratecontrol or distortion")
     for value, steps, bpp in itertools.product(
         (float(v) for v in values.split(",")),
         [int(s) for s in a.steps.split(",")],

@@ -227,6 +227,28 @@ def test_structure_weight_fades_out_where_lc4_saturates():
     assert weight_at(0.01, hi) == weight_at(0.01, 2.0) == 0.0
 
 
+def test_chroma_weight_counts_luma_and_chroma_as_told(monkeypatch):
+    """distortion.CHROMA_WEIGHT (a measured, unshipped knob: 1 by default): at 1 white RGB
+    noise costs what plain squared error says; at 0 a difference with no luma costs
+    nothing, one of pure luma the same as at 1."""
+    import torch
+
+    from sdcodec.learned import distortion
+
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(1, 3, 64, 64, generator=g)
+    ref = torch.zeros_like(noise)
+    plain = float((noise**2).sum())
+    monkeypatch.setattr(distortion, "CHROMA_WEIGHT", 1.0 - 1e-9)  # the YCbCr path, at 1
+    assert abs(float(distortion.tile_error(0.0)(noise, ref)) / plain - 1) < 0.03
+    luma = torch.tensor([1.0, 1.0, 1.0]).view(1, 3, 1, 1) * noise[:, :1]  # Cb = Cr = 0
+    no_luma = torch.tensor([0.0, -0.114, 0.587]).view(1, 3, 1, 1) * noise[:, :1]  # Y = 0
+    at_one = float(distortion.tile_error(0.0)(luma, ref))
+    monkeypatch.setattr(distortion, "CHROMA_WEIGHT", 0.0)
+    assert float(distortion.tile_error(0.0)(no_luma, ref)) < 1e-9 * plain
+    assert float(distortion.tile_error(0.0)(luma, ref)) > 1.5 * at_one  # luma's share rescaled up
+
+
 @pytest.mark.parametrize("weight", [-0.01, float("nan"), 2.0])
 def test_structure_weight_out_of_range_is_refused(crop, weight):
     with pytest.raises(InputError, match="structure weight"):

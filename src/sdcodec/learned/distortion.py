@@ -26,6 +26,14 @@ SCALES = 4  # 1, 1/2, 1/4, 1/8: the coarsest still has 11-pixel windows on a 128
 WINDOW = 11
 SIGMA = 1.5
 C1, C2 = 0.01**2, 0.03**2  # SSIM's constants for a [0, 1] range
+# squared error in BT.601 YCbCr with Cb and Cr weighted this much against Y (scaled so
+# that white RGB noise costs what it does in RGB); 1: plain RGB squared error. The error
+# ColorVideoVDP sees at 0.25 bpp is luma, not chroma (BENCHMARKS.md, session 14), but
+# refined on 6 training photos at 0.25 bpp, 0.5 moved the means by no more than the spread
+# between runs (+0.04 dB, +0.4 SSIMULACRA2, +0.02 JOD at +0.002 bpp), and at 0.10 bpp it
+# lost (−0.09 dB, −0.8, −0.02: a colourful photo −0.14 JOD); 0.25 lost at 0.25 bpp
+CHROMA_WEIGHT = 1.0
+_YCC = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
 
 
 @functools.lru_cache(maxsize=4)
@@ -62,7 +70,9 @@ def ssim_error(a, b):
         var_a = _blur(a * a) - mu_a**2
         var_b = _blur(b * b) - mu_b**2
         cov = _blur(a * b) - mu_a * mu_b
-        ssim = ((2 * mu_a * mu_b + C1) * (2 * cov + C2)) / ((mu_a**2 + mu_b**2 + C1) * (var_a + var_b + C2))
+        ssim = ((2 * mu_a * mu_b + C1) * (2 * cov + C2)) / (
+            (mu_a**2 + mu_b**2 + C1) * (var_a + var_b + C2)
+        )
         total = total + (1 - ssim).mean()
     return total
 
@@ -73,6 +83,15 @@ def weight_at(weight: float, bpp: float) -> float:
     return weight * min(max((hi - bpp) / (hi - lo), 0.0), 1.0)
 
 
+def _weighted_sse(diff):
+    import torch
+
+    m = torch.tensor(_YCC, dtype=diff.dtype, device=diff.device)
+    w = torch.tensor([1.0, CHROMA_WEIGHT, CHROMA_WEIGHT], dtype=diff.dtype, device=diff.device)
+    scale = 3 / float((m**2).sum(1) @ w)
+    return scale * (w.view(1, 3, 1, 1) * torch.einsum("ij,bjhw->bihw", m, diff) ** 2).sum()
+
+
 def tile_error(weight: float):
     """The per-tile error for Autoencoder.decode_error: squared error, plus ``weight`` ×
     the structural term scaled to the tile's element count (weight 0: squared error
@@ -80,7 +99,7 @@ def tile_error(weight: float):
     can tell the two terms apart without a second decoder pass."""
 
     def error(part, ref):
-        sse = ((part - ref) ** 2).sum()
+        sse = ((part - ref) ** 2).sum() if CHROMA_WEIGHT == 1.0 else _weighted_sse(part - ref)
         error.sse += sse.item()
         if weight <= 0:
             return sse
