@@ -249,6 +249,27 @@ def test_chroma_weight_counts_luma_and_chroma_as_told(monkeypatch):
     assert float(distortion.tile_error(0.0)(luma, ref)) > 1.5 * at_one  # luma's share rescaled up
 
 
+def test_band_weight_counts_the_middle_band_only(monkeypatch):
+    """distortion.BAND_WEIGHT (measured, off by default) adds the luma error between its two
+    Gaussians: a flat offset and single-pixel noise add little, an 8-pixel pattern a lot."""
+    import torch
+
+    from sdcodec.learned import distortion
+
+    monkeypatch.setattr(distortion, "BAND_WEIGHT", 1.0)
+    ref = torch.zeros(1, 3, 96, 96)
+    y, x = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    pattern = (torch.sin(2 * torch.pi * x / 16) * torch.sin(2 * torch.pi * y / 16)).expand(1, 3, 96, 96)
+    fine = torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+
+    def extra(diff):
+        return float(distortion.tile_error(0.0)(diff, ref)) / float((diff**2).sum()) - 1
+
+    assert extra(torch.full_like(ref, 0.1)) < 0.01
+    assert extra(fine) < 0.05
+    assert extra(pattern) > 0.2  # 0.31
+
+
 @pytest.mark.parametrize("weight", [-0.01, float("nan"), 2.0])
 def test_structure_weight_out_of_range_is_refused(crop, weight):
     with pytest.raises(InputError, match="structure weight"):
