@@ -37,8 +37,8 @@ CHROMA_WEIGHT = 1.0
 # Gaussians), weighted BAND_WEIGHT: the band where ColorVideoVDP sees sdc's error at 0.25
 # bpp; 0: none. Measured (BENCHMARKS.md, session 14): on 6 training photos at 0.25 bpp, 12
 # steps, weight 12 gave 0.246 bpp 24.32 dB SSIMULACRA2 0.5 JOD 8.39 against 0.243 / 24.28 /
-# −1.5 / 8.33 (3: half that); on Kodak it lifted JOD on most images, but refinement's path
-# ended over the cap on kodim03 and 09 and kept an early iterate (−0.07, −0.19 JOD). Off
+# −1.5 / 8.33 (3: half that); on Kodak +0.02 JOD, up on 19 of 24 images, but kodim03 and
+# 09 lost 0.07 and 0.19 (kodim09's path ended over the cap and kept an early iterate). Off
 # until refinement settles such paths (BENCHMARKS.md, session 14)
 BAND_WEIGHT = 0.0
 BAND_SIGMAS = (2.0, 8.0)
