@@ -125,8 +125,9 @@ def _band_sse(diff):
 def tile_error(weight: float):
     """The per-tile error for Autoencoder.decode_error: squared error, plus ``weight`` ×
     the structural term scaled to the tile's element count (weight 0: squared error
-    only). ``error.sse`` adds up the squared error alone over every call, so a caller
-    can tell the two terms apart without a second decoder pass."""
+    only). ``error.sse`` adds up the squared error alone over every call (as CHROMA_WEIGHT
+    and BAND_WEIGHT define it), so a caller can tell the two terms apart without a second
+    decoder pass."""
 
     def error(part, ref):
         sse = ((part - ref) ** 2).sum() if CHROMA_WEIGHT == 1.0 else _weighted_sse(part - ref)
