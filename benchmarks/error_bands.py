@@ -21,8 +21,9 @@ from PIL import Image
 import sdcodec
 from sdcodec import EncodeOptions
 from sdcodec.bench import metrics
+from sdcodec.learned.distortion import YCC
 
-_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+_YCC = np.array(YCC)
 
 
 def _low(x: np.ndarray, sigma: float) -> np.ndarray:

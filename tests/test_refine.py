@@ -251,7 +251,7 @@ def test_chroma_weight_counts_luma_and_chroma_as_told(monkeypatch):
 
 def test_band_weight_counts_the_middle_band_only(monkeypatch):
     """distortion.BAND_WEIGHT (measured, off by default) adds the luma error between its two
-    Gaussians: a flat offset and single-pixel noise add little, an 8-pixel pattern a lot."""
+    Gaussians: a flat offset and single-pixel noise add little, a 16-pixel pattern a lot."""
     import torch
 
     from sdcodec.learned import distortion

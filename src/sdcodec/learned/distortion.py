@@ -42,15 +42,16 @@ CHROMA_WEIGHT = 1.0
 # until refinement settles such paths (BENCHMARKS.md, session 14)
 BAND_WEIGHT = 0.0
 BAND_SIGMAS = (2.0, 8.0)
-_YCC = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
+# BT.601 RGB → YCbCr (rows Y, Cb, Cr), for the two knobs above
+YCC = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
 
 
-@functools.lru_cache(maxsize=4)
-def _window(device, dtype):
+@functools.lru_cache(maxsize=8)
+def _window(device, dtype, sigma: float = SIGMA, size: int = WINDOW):
     import torch
 
-    x = torch.arange(WINDOW, dtype=torch.float64) - (WINDOW - 1) / 2
-    g = torch.exp(-(x**2) / (2 * SIGMA**2))
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
     return (g / g.sum()).to(device=device, dtype=dtype)
 
 
@@ -95,20 +96,17 @@ def weight_at(weight: float, bpp: float) -> float:
 def _weighted_sse(diff):
     import torch
 
-    m = torch.tensor(_YCC, dtype=diff.dtype, device=diff.device)
+    m = torch.tensor(YCC, dtype=diff.dtype, device=diff.device)
     w = torch.tensor([1.0, CHROMA_WEIGHT, CHROMA_WEIGHT], dtype=diff.dtype, device=diff.device)
     scale = 3 / float((m**2).sum(1) @ w)
     return scale * (w.view(1, 3, 1, 1) * torch.einsum("ij,bjhw->bihw", m, diff) ** 2).sum()
 
 
 def _gauss(x, sigma):
-    import torch
     import torch.nn.functional as F
 
     r = int(3 * sigma)
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    g = torch.exp(-(t**2) / (2 * sigma**2))
-    g = g / g.sum()
+    g = _window(x.device, x.dtype, sigma, 2 * r + 1)
     x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), g.view(1, 1, 1, -1))
     return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), g.view(1, 1, -1, 1))
 
@@ -116,7 +114,7 @@ def _gauss(x, sigma):
 def _band_sse(diff):
     import torch
 
-    w = torch.tensor(_YCC[0], dtype=diff.dtype, device=diff.device).view(1, 3, 1, 1)
+    w = torch.tensor(YCC[0], dtype=diff.dtype, device=diff.device).view(1, 3, 1, 1)
     luma = (w * diff).sum(1, keepdim=True)
     band = _gauss(luma, BAND_SIGMAS[0]) - _gauss(luma, BAND_SIGMAS[1])
     return 3 * (band**2).sum()
