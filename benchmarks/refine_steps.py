@@ -1,8 +1,9 @@
 """What do more refinement steps buy? Mean bpp / PSNR / SSIMULACRA2 / JOD and encode seconds
 of ``--refine N --target-bpp X`` over the given images, for each N and X (and, with
-``--set NAME=V1,V2``, each value of one float constant of refinement, rate control or the
+``--set NAME=V1,V2``, each value of one number constant of refinement, rate control or the
 refined error — refine.NAME, ratecontrol.NAME or distortion.NAME — set for this run;
-``--lr V1,V2`` is ``--set LEARNING_RATE=V1,V2``).
+``--lr V1,V2`` is ``--set LEARNING_RATE=V1,V2``; ``--structure W1,W2``, each structure
+weight).
 
     SDCODEC_MODELS=../shared/models python benchmarks/refine_steps.py \\
         ../shared/data/kodak/kodim{01,07,13,23}.png --steps 12,24,48 --rates 0.15,0.25
@@ -36,6 +37,8 @@ def main() -> None:
     p.add_argument("--lr", help="comma-separated learning rates (--set LEARNING_RATE=...)")
     p.add_argument("--set", metavar="NAME=V1,V2",
                    help="comma-separated values of refine, ratecontrol or distortion.NAME")  # fmt: skip
+    p.add_argument("--structure", default=str(EncodeOptions().refine_structure),
+                   help="comma-separated structure weights (--structure of sdcodec encode)")  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = p.parse_args()
     if a.threads:
@@ -46,10 +49,13 @@ def main() -> None:
     if a.set:
         name, _, values = a.set.partition("=")
         module = next((m for m in (refine, ratecontrol, distortion) if hasattr(m, name)), refine)
-        if not isinstance(getattr(module, name, None), float) or not values:
-            p.error(f"--set: {name} is not a float constant of refine, ratecontrol or distortion")
-    for value, steps, bpp in itertools.product(
-        (float(v) for v in values.split(",")),
+        kind = type(getattr(module, name, None))
+        if kind not in (int, float) or not values:
+            p.error(f"--set: {name} is not a number constant of refine, ratecontrol or distortion")
+    kind = type(getattr(module, name))
+    for value, structure, steps, bpp in itertools.product(
+        (kind(v) for v in values.split(",")),
+        [float(w) for w in a.structure.split(",")],
         [int(s) for s in a.steps.split(",")],
         [float(r) for r in a.rates.split(",")],
     ):
@@ -60,7 +66,7 @@ def main() -> None:
             ref = np.asarray(im)
             t = time.perf_counter()
             try:
-                data = sdcodec.encode(im, EncodeOptions(target_bpp=bpp, refine=steps))
+                data = sdcodec.encode(im, EncodeOptions(target_bpp=bpp, refine=steps, refine_structure=structure))
             except InputError as exc:  # a small image cannot get down to a low rate
                 print(f"  {Path(path).name}: {exc}", flush=True)
                 continue
@@ -70,10 +76,10 @@ def main() -> None:
                          metrics.ssimulacra2(ref, dec), metrics.jod(ref, dec), seconds))  # fmt: skip
             print(f"  {Path(path).name}: " + " ".join(f"{v:.3f}" for v in rows[-1]), flush=True)
         if not rows:
-            print(f"{name} {value} steps {steps} target {bpp}: no image reaches it", flush=True)
+            print(f"{name} {value} structure {structure:g} steps {steps} target {bpp}: no image reaches it", flush=True)
             continue
         m = np.mean(rows, axis=0)
-        print(f"{name} {value} steps {steps} target {bpp} ({len(rows)} images): {m[0]:.3f} bpp {m[1]:.2f} dB "
+        print(f"{name} {value} structure {structure:g} steps {steps} target {bpp} ({len(rows)} images): {m[0]:.3f} bpp {m[1]:.2f} dB "
               f"SSIMULACRA2 {m[2]:.1f} JOD {m[3]:.2f} encode {m[4]:.1f} s", flush=True)  # fmt: skip
 
 
