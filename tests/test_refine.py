@@ -267,25 +267,36 @@ def test_chroma_weight_counts_luma_and_chroma_as_told(monkeypatch):
     assert float(distortion.tile_error(0.0)(luma, ref)) > 1.5 * at_one  # luma's share rescaled up
 
 
-def test_band_weight_counts_the_middle_band_only(monkeypatch):
-    """distortion.BAND_WEIGHT (measured, off by default) adds the luma error between its two
-    Gaussians: a flat offset and single-pixel noise add little, a 16-pixel pattern a lot."""
+def test_band_weight_counts_the_middle_band_only():
+    """The band term adds the luma error between its two Gaussians: a flat offset and
+    single-pixel noise add little, a 16-pixel pattern a lot."""
     import torch
 
     from sdcodec.learned import distortion
 
-    monkeypatch.setattr(distortion, "BAND_WEIGHT", 1.0)
     ref = torch.zeros(1, 3, 96, 96)
     y, x = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
     pattern = (torch.sin(2 * torch.pi * x / 16) * torch.sin(2 * torch.pi * y / 16)).expand(1, 3, 96, 96)
     fine = torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
 
     def extra(diff):
-        return float(distortion.tile_error(0.0)(diff, ref)) / float((diff**2).sum()) - 1
+        return float(distortion.tile_error(0.0, band=1.0)(diff, ref)) / float((diff**2).sum()) - 1
 
     assert extra(torch.full_like(ref, 0.1)) < 0.01
     assert extra(fine) < 0.05
     assert extra(pattern) > 0.2  # 0.31
+    assert float(distortion.tile_error(0.0)(pattern, ref)) == pytest.approx(float((pattern**2).sum()))
+
+
+def test_band_weight_is_on_where_it_was_measured_to_help():
+    """Full at 0.25 bpp (+0.05 JOD on training photos), none at 0.10 (it lost 0.1 dB)."""
+    from sdcodec.learned.distortion import BAND_WEIGHT, TAPER_BPP, band_at
+
+    assert BAND_WEIGHT > 0
+    assert band_at(0.25) == BAND_WEIGHT
+    assert band_at(0.10) == band_at(0.05) == 0.0
+    assert 0 < band_at(0.15) < BAND_WEIGHT
+    assert band_at(TAPER_BPP[1]) == 0.0
 
 
 @pytest.mark.parametrize("weight", [-0.01, float("nan"), 2.0])

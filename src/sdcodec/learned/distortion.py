@@ -35,12 +35,13 @@ C1, C2 = 0.01**2, 0.03**2  # SSIM's constants for a [0, 1] range
 CHROMA_WEIGHT = 1.0
 # extra squared error of luma between Gaussian σ BAND_SIGMAS pixels (a difference of
 # Gaussians), weighted BAND_WEIGHT: the band where ColorVideoVDP sees sdc's error at 0.25
-# bpp; 0: none. Measured (BENCHMARKS.md, session 14): on 6 training photos at 0.25 bpp, 12
-# steps, weight 12 gave 0.246 bpp 24.32 dB SSIMULACRA2 0.5 JOD 8.39 against 0.243 / 24.28 /
-# −1.5 / 8.33 (3: half that); on Kodak +0.02 JOD, up on 19 of 24 images, but kodim03 and
-# 09 lost 0.07 and 0.19 (kodim09's path ended over the cap and kept an early iterate). Off
-# until refinement settles such paths (BENCHMARKS.md, session 14)
-BAND_WEIGHT = 0.0
+# bpp (BENCHMARKS.md, session 14); 0: none. Refined at 0.25 bpp, 12 steps, on 6 training
+# photos (refine settling), weight 12 gave 0.246 bpp 24.32 dB SSIMULACRA2 0.5 JOD 8.39
+# against 0.244 / 24.33 / −1.3 / 8.34 without (30: 0.241 / 24.18 / −0.5 / 8.37); at 0.10
+# bpp 0.098 / 22.02 / −40.7 / 7.31 against 0.097 / 22.13 / −39.9 / 7.31, so the weight
+# rises from 0 at BAND_BPP[0] to full at BAND_BPP[1] and fades with TAPER_BPP above
+BAND_WEIGHT = 12.0
+BAND_BPP = (0.1, 0.2)
 BAND_SIGMAS = (2.0, 8.0)
 # BT.601 RGB → YCbCr (rows Y, Cb, Cr), for the two knobs above
 YCC = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
@@ -93,6 +94,12 @@ def weight_at(weight: float, bpp: float) -> float:
     return weight * min(max((hi - bpp) / (hi - lo), 0.0), 1.0)
 
 
+def band_at(bpp: float) -> float:
+    """BAND_WEIGHT for a file of ``bpp`` bits per pixel (BAND_BPP, TAPER_BPP)."""
+    lo, hi = BAND_BPP
+    return weight_at(BAND_WEIGHT, bpp) * min(max((bpp - lo) / (hi - lo), 0.0), 1.0)
+
+
 def _weighted_sse(diff):
     import torch
 
@@ -120,17 +127,17 @@ def _band_sse(diff):
     return 3 * (band**2).sum()
 
 
-def tile_error(weight: float):
-    """The per-tile error for Autoencoder.decode_error: squared error, plus ``weight`` ×
-    the structural term scaled to the tile's element count (weight 0: squared error
-    only). ``error.sse`` adds up the squared error alone over every call (as CHROMA_WEIGHT
-    and BAND_WEIGHT define it), so a caller can tell the two terms apart without a second
-    decoder pass."""
+def tile_error(weight: float, band: float = 0.0):
+    """The per-tile error for Autoencoder.decode_error: squared error (with ``band`` × the
+    luma band's, BAND_SIGMAS), plus ``weight`` × the structural term scaled to the tile's
+    element count (both 0: squared error only). ``error.sse`` adds up the squared error
+    alone over every call (as CHROMA_WEIGHT and ``band`` define it), so a caller can tell
+    the two terms apart without a second decoder pass."""
 
     def error(part, ref):
         sse = ((part - ref) ** 2).sum() if CHROMA_WEIGHT == 1.0 else _weighted_sse(part - ref)
-        if BAND_WEIGHT:
-            sse = sse + BAND_WEIGHT * _band_sse(part - ref)
+        if band:
+            sse = sse + band * _band_sse(part - ref)
         error.sse += sse.item()
         if weight <= 0:
             return sse

@@ -27,7 +27,9 @@ the symbols take more bits than CAP_FILL of it, down while fewer), and of the it
 under the cap the one with the least pixel error is kept. With the weight held at 1, an
 image whose refined file wants to grow past the cap kept the analysis's symbols: on Kodak
 at 0.25 bpp kodim05 / 13 / 02 coded 21.88 / 20.57 / 29.81 dB at 0.93 / 0.93 / 0.84 of
-the budget; following the cap, 22.92 / 21.25 / 30.13 dB at 0.98 / 0.98 / 0.94.
+the budget; following the cap, 22.92 / 21.25 / 30.13 dB at 0.98 / 0.98 / 0.94. A path
+that still ends over the cap settles: a few more small steps with the rate weight rising
+until an iterate fits (SETTLE_STEPS), rather than fall back to an early one.
 
 Cost: a decoder forward and backward per step at full resolution (tiled above 1 MP, like
 decoding: `Autoencoder.decode_error`): 12 steps take `sdcodec encode` from ≈1.2 s to ≈13 s
@@ -169,8 +171,8 @@ def refine(
     # the rate the file is headed for (y's bits: the file's, less z's and the header's few
     # per cent): the cap's, or the analysis's own at this level
     file_bits = max_bits if capped else start_bits
-    structure = distortion.weight_at(structure, file_bits / (height * width))
-    error = distortion.tile_error(structure)
+    bpp = file_bits / (height * width)
+    error = distortion.tile_error(distortion.weight_at(structure, bpp), distortion.band_at(bpp))
     with torch.enable_grad():
         last_step = steps + (SETTLE_STEPS if capped and steps > 0 else 0)
         for step in range(last_step + 1):
