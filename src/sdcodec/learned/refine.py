@@ -7,7 +7,8 @@ same size (content-adaptive coding, after Campos et al. 2019 and Yang et al. 202
 The loss is bits + λ(level) · 255² · (pixel MSE + w · structural term) — lc1's training
 loss with the structural term of distortion.py (multi-scale SSIM; w = ``structure``, 0.01
 by default, tapering to 0 from 0.35 to 0.5 bpp: squared error alone blurs what the rate
-cannot pay for, and SSIMULACRA2 and ColorVideoVDP see it) — measured through g_s, the
+cannot pay for, and SSIMULACRA2 and ColorVideoVDP see it; from 0.1 bpp up the squared
+error also counts the luma band between σ 2 and 8 px more, distortion.band_at) — measured through g_s, the
 restorer the file will name (if any) and the frozen TAEF2 decoder, against the image's
 own pixels. Rounding is straight-through for the distortion; the rate term uses the
 continuous Gaussian of each symbol's scale so it pulls y toward μ. z, and with it μ and
