@@ -7,15 +7,15 @@ same size (content-adaptive coding, after Campos et al. 2019 and Yang et al. 202
 The loss is bits + λ(level) · 255² · (pixel MSE + w · structural term) — lc1's training
 loss with the structural term of distortion.py (multi-scale SSIM; w = ``structure``, 0.01
 by default, tapering to 0 from 0.35 to 0.5 bpp: squared error alone blurs what the rate
-cannot pay for, and SSIMULACRA2 and ColorVideoVDP see it; from 0.1 bpp up the squared
-error also counts the luma band between σ 2 and 8 px more, distortion.band_at) — measured through g_s, the
-restorer the file will name (if any) and the frozen TAEF2 decoder, against the image's
-own pixels. Rounding is straight-through for the distortion; the rate term uses the
-continuous Gaussian of each symbol's scale so it pulls y toward μ. z, and with it μ and
-every probability table, stays as the analysis chose: the decoder is unchanged and
-decoding stays exact; only which y symbols are written changes. Of the iterates, the one
-with the lowest true loss (integer table bits, rounded y) is kept, so refinement never
-makes that loss worse.
+cannot pay for, and SSIMULACRA2 and ColorVideoVDP see it; above 0.1 bpp the squared
+error counts the luma band between σ 2 and 8 px more, distortion.band_at) — measured
+through g_s, the restorer the file will name (if any) and the frozen TAEF2 decoder,
+against the image's own pixels. Rounding is straight-through for the distortion; the
+rate term uses the continuous Gaussian of each symbol's scale so it pulls y toward μ. z,
+and with it μ and every probability table, stays as the analysis chose: the decoder is
+unchanged and decoding stays exact; only which y symbols are written changes. Of the
+iterates, the one with the lowest true loss (integer table bits, rounded y) is kept, so
+refinement never makes that loss worse.
 
 With a context model (lc4, context.py) μ and the scales of a slice follow the symbols of
 the slices before it, so the steps move y itself: at each step the integer model
