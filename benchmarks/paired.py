@@ -1,5 +1,6 @@
 """Paired comparison of two codecs' bench results: the means of bpp / PSNR / SSIMULACRA2 /
-JOD over the images both coded within the bench's tolerance of a rate, on how many images
+JOD over the images both coded within the bench's tolerance of a rate (as the bench's own
+paired table, sdcodec.bench.report.paired, but across runs), on how many images
 the first is ahead, and the images where it loses most.
 
     python benchmarks/paired.py bench-out/kodak-s15-r24/results.csv:sdc-r24s15 \\
@@ -31,7 +32,7 @@ def rows(side: str, rate: float) -> dict[str, dict[str, float]]:
     return {
         r["image"]: {m: float(r[m]) for m in METRICS}
         for r in found
-        if r["flag"] == "ok" and abs(float(r["target_bpp"]) - rate) < 1e-9
+        if r["protocol"] == "matched" and r["flag"] == "ok" and abs(float(r["target_bpp"]) - rate) < 1e-9
     }
 
 

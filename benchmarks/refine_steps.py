@@ -49,10 +49,9 @@ def main() -> None:
     if a.set:
         name, _, values = a.set.partition("=")
         module = next((m for m in (refine, ratecontrol, distortion) if hasattr(m, name)), refine)
-        kind = type(getattr(module, name, None))
-        if kind not in (int, float) or not values:
-            p.error(f"--set: {name} is not a number constant of refine, ratecontrol or distortion")
-    kind = type(getattr(module, name))
+    kind = type(getattr(module, name, None))
+    if kind not in (int, float) or not values:
+        p.error(f"--set: {name} is not a number constant of refine, ratecontrol or distortion")
     for value, structure, steps, bpp in itertools.product(
         (kind(v) for v in values.split(",")),
         [float(w) for w in a.structure.split(",")],
