@@ -207,6 +207,7 @@ def refine(
             score = dist if capped else rate_weight * bits / (height * width) + lam * dist
             if score < best_score and bits <= allowed:
                 best, best_score, best_bits, best_y = sym.detach().clone(), score, bits, y.detach().clone()
+                overs = [o for o in overs if o[1] < best_score]  # closer than the kept one
             elif capped and bits > allowed and score < best_score:
                 overs.append((bits, score, y.detach().clone()))
             if last:
@@ -226,10 +227,9 @@ def refine(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    overs = [o for o in overs if o[1] < best_score]  # iterates over the cap that decoded closer
     if FILL_SEARCH and best_y is not None and overs:
-        # the one whose straight line from the kept iterate, in bits and error, reaches the
-        # cap with the least error
+        # of the iterates over the cap that decoded closer, the one whose straight line from
+        # the kept iterate, in bits and error, reaches the cap with the least error
         def at_cap(over):
             bits, score, _ = over
             return best_score + (score - best_score) * (allowed - best_bits) / (bits - best_bits)
@@ -241,7 +241,7 @@ def refine(
                 t = (lo + hi) / 2
                 sym, bits, y_hat = exact(best_y + t * (over_y - best_y))
                 if bits <= allowed:
-                    lo, fill = t, (sym, y_hat, bits)
+                    lo, fill = t, (sym, y_hat)
                 else:
                     hi = t
             if fill is not None:
