@@ -31,6 +31,13 @@ def _crop(kodak, name: str) -> Image.Image:
     return Image.open(kodak / f"{name}.png").convert("RGB").crop((200, 100, 328, 228))
 
 
+def _capped_psnr(src: Image.Image, budget: int, **options) -> float:
+    """PSNR of ``src`` refined with 8 steps under a cap of ``budget`` bytes (checked)."""
+    data = sdcodec.encode(src, EncodeOptions(max_bytes=budget, refine=8, **options))
+    assert len(data) <= budget
+    return psnr(src, sdcodec.decode(data))
+
+
 def _refined(src: Image.Image, **options) -> tuple[float, bytes, bytes]:
     """(PSNR gained, unrefined file, file refined with 8 steps) at the same settings."""
     plain = sdcodec.encode(src, EncodeOptions(**options))
@@ -102,16 +109,10 @@ def test_a_path_that_ends_over_the_cap_settles_under_it(kodak, monkeypatch):
     from sdcodec.learned import refine
 
     src = _crop(kodak, "kodim03")
-
-    def coded():
-        data = sdcodec.encode(src, EncodeOptions(max_bytes=600, refine=8, refine_structure=0.0))
-        assert len(data) <= 600
-        return psnr(src, sdcodec.decode(data))
-
     monkeypatch.setattr(refine, "FILL_SEARCH", 0)  # settling alone
-    settled = coded()
+    settled = _capped_psnr(src, 600, refine_structure=0.0)
     monkeypatch.setattr(refine, "SETTLE_STEPS", 0)
-    assert settled > coded() + 0.5
+    assert settled > _capped_psnr(src, 600, refine_structure=0.0) + 0.5
 
 
 def test_the_kept_iterate_is_pushed_toward_the_cap(kodak, monkeypatch):
@@ -122,15 +123,9 @@ def test_the_kept_iterate_is_pushed_toward_the_cap(kodak, monkeypatch):
     from sdcodec.learned import refine
 
     src = _crop(kodak, "kodim23")
-
-    def coded():
-        data = sdcodec.encode(src, EncodeOptions(max_bytes=500, refine=8))
-        assert len(data) <= 500
-        return psnr(src, sdcodec.decode(data))
-
-    filled = coded()
+    filled = _capped_psnr(src, 500)
     monkeypatch.setattr(refine, "FILL_SEARCH", 0)
-    assert filled > coded() + 0.4
+    assert filled > _capped_psnr(src, 500) + 0.4
 
 
 def test_rate_control_expects_refinement_to_shrink_low_rate_files(kodak, monkeypatch):

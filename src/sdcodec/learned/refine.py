@@ -207,7 +207,8 @@ def refine(
                 rate_weight = err / max(error.sse, 1e-12)  # step 0's squared error alone
             score = dist if capped else rate_weight * bits / (height * width) + lam * dist
             if score < best_score and bits <= allowed:
-                best, best_score, best_bits, best_y = sym.detach().clone(), score, bits, y.detach().clone()
+                best, best_score, best_bits = sym.detach().clone(), score, bits
+                best_y = y.detach().clone() if capped else None  # only the cap search needs it
                 overs = [o for o in overs if o[1] < best_score]  # closer than the kept one
             elif capped and bits > allowed and score < best_score:
                 overs.append((bits, score, y.detach().clone()))
