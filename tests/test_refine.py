@@ -146,10 +146,18 @@ def test_rate_control_expects_refinement_to_shrink_low_rate_files(kodak, monkeyp
     assert got[0] > got[1] - 0.05, got
 
 
-def test_rate_control_falls_back_when_refinement_does_not_shrink_enough(kodak, monkeypatch):
+@pytest.mark.parametrize("aim", ["hopeful-ratio", "room-over-budget"])
+def test_rate_control_falls_back_when_refinement_does_not_shrink_enough(kodak, monkeypatch, aim):
+    """The search aims over the budget (a size ratio far too hopeful, or a headroom below 0:
+    room above the budget): refinement cannot bring the file under it, and the fallback
+    takes a setting whose unrefined file fits the budget itself, not the search's room."""
     src = _crop(kodak, "kodim23")
     budget = 240
-    monkeypatch.setattr(ratecontrol, "REFINED_SIZE", ((0, 0.2), (60, 0.2)))  # far too hopeful
+    if aim == "hopeful-ratio":
+        monkeypatch.setattr(ratecontrol, "REFINED_SIZE", ((0, 0.2), (60, 0.2)))
+    else:
+        monkeypatch.setattr(ratecontrol, "REFINED_SIZE", ((0, 1.0), (60, 1.0)))
+        monkeypatch.setattr(ratecontrol, "REFINE_HEADROOM", -4.0)
     fit = ratecontrol.fit(analyze(src), EncodeOptions(max_bytes=budget, refine=8))
     assert len(fit.data) <= budget
     plain = sdcodec.encode(src, EncodeOptions(max_bytes=budget))
