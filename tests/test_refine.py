@@ -102,21 +102,19 @@ def test_capped_refinement_follows_the_cap(kodak, level):
     assert gain > 1.5, gain
 
 
-def _gains(kodak, monkeypatch, cases, name: str, off, **options) -> list[float]:
+def _gains(kodak, monkeypatch, cases, name: str, off) -> list[float]:
     """PSNR with refine.``name`` as shipped minus with it set to ``off``, per (crop, budget).
     A single path is a poor witness: which crop's path ends over the cap, or passes an
     iterate over it that decodes closer, moves with the machine's float rounding (session
     16's cases, kodim03 at 600 bytes and kodim23 at 500, gained +1.09 / +0.93 dB there and
     +0.0 / +0.19 on session 17's machine), so each test takes the mean of three."""
-    from sdcodec.learned import refine
-
     out = []
     for crop, budget in cases:
         src = _crop(kodak, crop)
-        on = _capped_psnr(src, budget, **options)
+        on = _capped_psnr(src, budget)
         with monkeypatch.context() as m:
             m.setattr(refine, name, off)
-            out.append(on - _capped_psnr(src, budget, **options))
+            out.append(on - _capped_psnr(src, budget))
     return out
 
 
@@ -124,8 +122,6 @@ def test_a_path_that_ends_over_the_cap_settles_under_it(kodak, monkeypatch):
     """Where refinement's last iterate is over the cap, settling continues from it instead
     of keeping an early one (session 17: +1.30 / +1.53 / +0.87 dB on these three; no loss
     on any of twelve crop × budget cases)."""
-    from sdcodec.learned import refine
-
     monkeypatch.setattr(refine, "FILL_SEARCH", 0)  # settling alone
     gains = _gains(kodak, monkeypatch, [("kodim03", 500), ("kodim23", 600), ("kodim01", 500)],
                    "SETTLE_STEPS", 0)  # fmt: skip

@@ -60,6 +60,15 @@ def make_data(cache: Path, out: Path, codec_name: str, seed: int,
              level=np.array(lv)[order])  # fmt: skip
 
 
+def slice_bits(y, m, sp, noise: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One slice's bits per sample under N(m, exp(sp)²) (uniform noise in place of rounding
+    with ``noise``) and its ŷ, rounded on the m grid, as the next slices see it."""
+    r = y - m
+    q = torch.round(r)
+    bits = gaussian_bits(r + torch.empty_like(r).uniform_(-0.5, 0.5) if noise else q, sp)
+    return bits.sum((1, 2, 3)), (m + q).detach()
+
+
 def total_bits(nets, y, mu, s, noise: bool) -> torch.Tensor:
     """y's bits per sample, slice after slice, each slice's ŷ rounded on its own μ' grid."""
     cs = y.shape[1] // len(nets)
@@ -68,11 +77,9 @@ def total_bits(nets, y, mu, s, noise: bool) -> torch.Tensor:
         sl = slice(i * cs, (i + 1) * cs)
         m, sp = context.float_params(nets, i, mu[:, sl], s[:, sl], torch.cat(done, 1) if done
                                      else y[:, :0])  # fmt: skip
-        r = y[:, sl] - m
-        q = torch.round(r)
-        bits = bits + gaussian_bits(r + torch.empty_like(r).uniform_(-0.5, 0.5) if noise else q,
-                                    sp).sum((1, 2, 3))  # fmt: skip
-        done.append((m + q).detach())
+        part, y_hat = slice_bits(y[:, sl], m, sp, noise)
+        bits = bits + part
+        done.append(y_hat)
     return bits
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from train_context import HOLDOUT, gaussian_bits, make_data
+from train_context import HOLDOUT, gaussian_bits, make_data, slice_bits
 
 from sdcodec.learned import context, load
 from sdcodec.models.registry import codec_by_name
@@ -62,12 +62,9 @@ def bits(first, second, y, mu, s, noise: bool) -> torch.Tensor:
         m_a = mu[:, sl] + out_a[:, :cs]
         y_a = ((m_a + torch.round(y[:, sl] - m_a)) * a).detach()  # what the decoder has
         out = torch.where(a > 0, out_a, second[i](torch.cat([inp, y_a], 1)))
-        m, sp = mu[:, sl] + out[:, :cs], s[:, sl] + out[:, cs:]
-        r = y[:, sl] - m
-        q = torch.round(r)
-        total = total + gaussian_bits(r + torch.empty_like(r).uniform_(-0.5, 0.5) if noise else q,
-                                      sp).sum((1, 2, 3))  # fmt: skip
-        done.append((m + q).detach())
+        part, y_hat = slice_bits(y[:, sl], mu[:, sl] + out[:, :cs], s[:, sl] + out[:, cs:], noise)
+        total = total + part
+        done.append(y_hat)
     return total
 
 
