@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--eval-every", type=int, default=2000, help="steps between held-out evaluations")
+    p.add_argument("--decoder-lr", type=float, default=0.0,
+                   help="also fine-tune TAEF2's decoder at this rate (0: frozen)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -143,18 +146,24 @@ def main(argv: list[str] | None = None) -> int:
     bpp = np.load(a.out / "bpp.npy")
 
     decoder = load_autoencoder(by_name("taef2"), "decoder", device="cpu").net.float()
-    decoder.requires_grad_(False)
+    decoder.requires_grad_(a.decoder_lr > 0)
     net = codec.net.float()
     net.requires_grad_(False)
     params = [prm for n, prm in net.named_parameters() if n.startswith(TRAINED)]
     for prm in params:
         prm.requires_grad_(True)
-    opt = torch.optim.Adam(params, lr=a.lr)
+    groups = [{"params": params, "lr": a.lr, "base": a.lr}]
+    if a.decoder_lr > 0:
+        params = params + list(decoder.parameters())
+        groups.append({"params": list(decoder.parameters()), "lr": a.decoder_lr, "base": a.decoder_lr})
+    opt = torch.optim.Adam(groups)
     state = {"step": 0, "seconds": 0.0}
     ckpt = a.out / "ckpt.pt"
     if ckpt.exists():
         saved = torch.load(ckpt, weights_only=False)
         net.load_state_dict(saved["model"])
+        if "decoder" in saved:
+            decoder.load_state_dict(saved["decoder"])
         opt.load_state_dict(saved["opt"])
         state = saved["state"]
         log(a.out, f"resumed at {state} with {vars(a)}")
@@ -164,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def save() -> None:
         trained = {k: v for k, v in net.state_dict().items() if k.startswith(TRAINED)}
-        torch.save({"model": net.state_dict(), "trained": trained, "opt": opt.state_dict(), "state": state}, ckpt)
+        extra = {"decoder": decoder.state_dict()} if a.decoder_lr > 0 else {}
+        torch.save({"model": net.state_dict(), "trained": trained, "opt": opt.state_dict(), "state": state, **extra}, ckpt)
 
     last_save = time.time()
     t0 = time.time() - state["seconds"]
@@ -172,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     while time.time() - t0 < a.minutes * 60:
         frac = (time.time() - t0) / (a.minutes * 60)
         for g in opt.param_groups:  # the last fifth at a third of the rate
-            g["lr"] = a.lr if frac < 0.8 else a.lr / 3
+            g["lr"] = g["base"] if frac < 0.8 else g["base"] / 3
         y, img, win, b = batch(sym, bpp, crops, rows, rng, a.batch, train_n, a.crop)
         wts = [distortion.weight_at(a.structure, float(v)) for v in b]
         mse, err = pixel_error(net, decoder, y, img, win, wts)
@@ -188,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             lo, ms = np.mean(window, axis=0)
             window = []
             log(a.out, f"step {state['step']} loss {lo:.4f} mse {ms:.5f}")
-        if state["step"] % 2000 == 0:
+        if state["step"] % a.eval_every == 0:
             log(a.out, "holdout " + evaluate(net, decoder, sym, bpp, crops, rows, held))
         if time.time() - last_save > 180:
             save()
@@ -196,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     save()
     log(a.out, "final holdout " + evaluate(net, decoder, sym, bpp, crops, rows, held))
     torch.save({k: v for k, v in net.state_dict().items() if k.startswith(TRAINED)}, a.out / "final.pt")
+    if a.decoder_lr > 0:
+        torch.save(decoder.state_dict(), a.out / "decoder.pt")
     return 0
 
 
