@@ -65,16 +65,8 @@ def test_save_roundtrip(tmp_path, crop):
 
 
 def test_decompression_bomb_check_applies(sdc_bytes):
-    import struct
-    import zlib
+    from .container import with_head
 
-    pos = 10
-    n, tag = struct.unpack_from("<I4s", sdc_bytes, pos)
-    head = bytearray(sdc_bytes[pos + 8 : pos + 8 + n])
-    struct.pack_into("<II", head, 10, 60_000, 60_000)  # 3.6 gigapixels
-    sec = (
-        struct.pack("<I4s", n, tag) + bytes(head) + struct.pack("<I", zlib.crc32(tag + bytes(head)))
-    )
-    bomb = sdc_bytes[:pos] + sec + sdc_bytes[pos + 12 + n :]
+    bomb = with_head(sdc_bytes, width=60_000, height=60_000)  # 3.6 gigapixels
     with pytest.raises(Image.DecompressionBombError):
         Image.open(io.BytesIO(bomb))

@@ -500,7 +500,7 @@ def info(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
         qinfo.update(palette_size=q.palette_size, groups=q.groups, dithered=q.dithered)
     h, w = _latent_shape(spec, hd)
     return {
-        "format_version": f"{bitstream.MAJOR}.{f.minor}",
+        "format_version": f"{f.major}.{f.minor}",
         "mime_type": "image/x-sdc",
         "extension": ".sdc",
         "bytes": len(data),

@@ -6,7 +6,8 @@ Only run this when the format or the shipped learned codec changes on purpose; t
 compare against these bytes. Older goldens are frozen and must never be regenerated:
 v1_0_* were written by sdcodec 0.1.0 (format 1.0), v1_1_* by the 1.1 writer, v1_2_* (lc1)
 by the 1.2 writer (this script, with the entries it then had), v1_5_learned_lc3 by the 1.5
-writer, v1_6_learned_lc4 by the 1.6 writer, v1_7_learned_lc5 by the 1.7 writer.
+writer, v1_6_learned_lc4 by the 1.6 writer, v1_7_learned_lc5 by the 1.7 writer, v1_8_learned_lc6
+by the 1.8 writer.
 """
 
 from pathlib import Path
@@ -24,7 +25,7 @@ KODAK = HERE.parents[2] / "shared" / "data" / "kodak"
 
 def main() -> None:
     im = Image.open(KODAK / "kodim23.png").convert("RGB").crop((300, 100, 396, 164))
-    for name, codec, level in (("v1_8_learned_lc6", "lc6", 2.0),):
+    for name, codec, level in (("v2_0_learned_lc6", "lc6", 2.0),):
         data = sdcodec.encode(im, sdcodec.EncodeOptions(mode="learned", codec=codec, level=level))
         (HERE / f"{name}.sdc").write_bytes(data)
         f = bitstream.read(data)
