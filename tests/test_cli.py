@@ -14,18 +14,18 @@ from .conftest import psnr
 # PSNR (dB) and bytes measured on this project's CPU machine (torch 2.13 CPU, default
 # precision: bf16 autoencoder); the band is ±0.6 dB and sizes ±10%: float rounding on
 # another machine may move a k-means centre or a rounding of the latent, not the quality
-# level. The "learned" row is the default: lc6 (format 1.8, lc1's bytes through a retrained
-# synthesis, no restorer; measured in fp32), or lc1 with rs2 where that decodes the image
-# closer (kodim01: lc6 alone 21.84 dB). "lc1" is the shipped lc1 codec's stated Kodak
-# figure with its restorer rs2 at decode (the default from format 1.4 to 1.7; without it
-# 21.37, 25.53 and 24.99 dB); "lc3"
-# is the shipped lc3 codec's (format 1.5) at its default level; the
-# palette rows include rs1 (the default since 1.3; without it they were
-# 20.44/19.76/20.42, 25.63/25.05/24.98 and 24.02/23.48/23.78 dB).
+# level. Sizes are format 2.0's: measured in 1.8, less its larger container (55 bytes for a
+# learned file, 52–53 for the others; docs/FORMAT.md). The "learned" row is the default:
+# lc6 (format 1.8, lc1's bytes through a retrained synthesis, no restorer; measured in
+# fp32), or lc1 with rs2 where that decodes the image closer (kodim01: lc6 alone 21.84
+# dB). "lc1" is the shipped lc1 codec's stated Kodak figure with its restorer rs2 at decode
+# (the default from format 1.4 to 1.7; without it 21.37, 25.53 and 24.99 dB); "lc3" is the
+# shipped lc3 codec's (format 1.5) at its default level; the palette rows include rs1
+# (the default since 1.3; without it they were 20.44/19.76/20.42, 25.63/25.05/24.98 and 24.02/23.48/23.78 dB).
 MEASURED = {
-    "kodim01": {"learned": (21.91, 6132), "lc1": (21.91, 6132), "lc3": (21.55, 8360), "lc4": (21.39, 6896), "lc5": (21.94, 6896), "8bit": (27.17, 166004), "k256": (21.25, 11388), "k256d": (20.42, 11432), "g4k64d": (20.90, 18296)},
-    "kodim03": {"learned": (27.09, 5184), "lc1": (26.12, 5184), "lc3": (25.41, 6696), "lc4": (25.08, 5624), "lc5": (27.31, 5644), "8bit": (33.20, 164132), "k256": (25.93, 10512), "k256d": (25.09, 10340), "g4k64d": (25.18, 15584)},
-    "kodim23": {"learned": (26.30, 5460), "lc1": (25.35, 5460), "lc3": (26.04, 6628), "lc4": (25.79, 5400), "lc5": (27.06, 5396), "8bit": (33.33, 160644), "k256": (24.67, 10300), "k256d": (23.71, 10176), "g4k64d": (24.29, 15568)},
+    "kodim01": {"learned": (21.91, 6077), "lc1": (21.91, 6077), "lc3": (21.55, 8305), "lc4": (21.39, 6841), "lc5": (21.94, 6841), "8bit": (27.17, 165952), "k256": (21.25, 11335), "k256d": (20.42, 11379), "g4k64d": (20.90, 18244)},
+    "kodim03": {"learned": (27.09, 5129), "lc1": (26.12, 5129), "lc3": (25.41, 6641), "lc4": (25.08, 5569), "lc5": (27.31, 5589), "8bit": (33.20, 164080), "k256": (25.93, 10459), "k256d": (25.09, 10287), "g4k64d": (25.18, 15531)},
+    "kodim23": {"learned": (26.30, 5405), "lc1": (25.35, 5405), "lc3": (26.04, 6573), "lc4": (25.79, 5345), "lc5": (27.06, 5341), "8bit": (33.33, 160592), "k256": (24.67, 10247), "k256d": (23.71, 10123), "g4k64d": (24.29, 15515)},
 }  # fmt: skip
 MODE_ARGS = {
     "learned": [],  # the default: the learned codec lc6 (or lc1, same bytes) at level 4

@@ -4,7 +4,7 @@
         --images kodim01,kodim03,kodim05,kodim07,kodim15,kodim19,kodim21,kodim23
 
 Runs TAEF2 once per image, then every level; rate counts the learned payload only (the
-container adds ≈60 bytes). Used to choose defaults and for the model card.
+container adds 53 bytes in format 2.0, 108 in 1.8). Used to choose defaults and for the model card.
 """
 
 from __future__ import annotations
