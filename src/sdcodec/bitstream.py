@@ -106,7 +106,7 @@ class SdcFile:
 # ---------------------------------------------------------------- writing
 
 
-def uvarint(n: int) -> bytes:
+def _uvarint(n: int) -> bytes:
     """LEB128: 7 bits a byte, low first, the top bit set on every byte but the last."""
     if not 0 <= n <= 0xFFFFFFFF:
         raise ValueError(f"{n} does not fit a u32 varint")
@@ -122,7 +122,7 @@ def _section(tag: bytes, payload: bytes, major: int = MAJOR) -> bytes:
     if major == 1:
         return _SECTION.pack(len(payload), tag) + payload + _CRC.pack(zlib.crc32(tag + payload))
     letter = _LETTERS2.get(tag, tag)
-    return letter + uvarint(len(payload)) + payload + _CRC.pack(zlib.crc32(letter + payload))
+    return letter + _uvarint(len(payload)) + payload + _CRC.pack(zlib.crc32(letter + payload))
 
 
 def _source_mode(h: Header) -> bytes:
@@ -141,10 +141,10 @@ def _pack_head(h: Header) -> bytes:
 
 def _pack_head2(h: Header) -> bytes:
     d = h.decode
-    out = uvarint(h.model_id) + h.fingerprint[:FINGERPRINT2] + uvarint(h.width) + uvarint(h.height)
+    out = _uvarint(h.model_id) + h.fingerprint[:FINGERPRINT2] + _uvarint(h.width) + _uvarint(h.height)
     out += bytes([MODE_CODES[h.mode], int(h.quantizer), h.coder_id, d.denoiser])
     if d.denoiser == UNET_DENOISER:
-        out += uvarint(d.steps) + struct.pack("<f", d.strength) + uvarint(d.seed)
+        out += _uvarint(d.steps) + struct.pack("<f", d.strength) + _uvarint(d.seed)
     elif d.denoiser and (d.steps, d.strength, d.seed) != RESTORER_SETTINGS:
         raise ValueError(f"2.x stores a restorer at steps, strength, seed {RESTORER_SETTINGS} only; write 1.x")
     src = b"" if h.source_mode == h.mode else _source_mode(h)
@@ -193,7 +193,7 @@ def write(f: SdcFile, major: int = MAJOR) -> bytes:
 # ---------------------------------------------------------------- reading
 
 
-def read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
+def _read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
     """(value, position after it) of the LEB128 u32 at ``pos``: TruncatedError where the data
     ends inside it; FormatError for more than 5 bytes, a value above 2^32 − 1 or a padded
     (non-minimal) encoding, so every value has one encoding and the CRC covers it."""
@@ -229,7 +229,7 @@ class _Fields:
 
     def varint(self) -> int:
         try:
-            value, self.pos = read_uvarint(self.data, self.pos)
+            value, self.pos = _read_uvarint(self.data, self.pos)
         except TruncatedError:
             raise FormatError(f"{self.name} section too short") from None
         return value
@@ -447,7 +447,7 @@ def _frames2(data: bytes, pos: int, stop_after: bytes | None):
         if pos >= len(data):
             raise TruncatedError(f"truncated file: ends at byte {len(data)} before the DATA section")
         letter = bytes(data[pos : pos + 1])
-        length, pos = read_uvarint(data, pos + 1)
+        length, pos = _read_uvarint(data, pos + 1)
         payload, pos = _checked(data, pos, letter, length)
         tag = _TAGS2.get(letter, letter)
         yield tag, payload
