@@ -411,17 +411,18 @@ def _sections(data: bytes, stop_after: bytes | None = None):
     yield from frames(data, len(MAGIC) + 2, stop_after)
 
 
-def _checked(data: bytes, pos: int, tag: bytes, length: int) -> tuple[bytes, int]:
-    """The payload at ``pos`` and the position after its CRC, once both are checked."""
+def _checked(data: bytes, pos: int, tag: bytes, length: int, name: bytes) -> tuple[bytes, int]:
+    """The payload at ``pos`` and the position after its CRC, once both are checked
+    (``name``: the section's 1.x name, for messages)."""
     if length > len(data) - pos - _CRC.size:
         raise TruncatedError(
-            f"truncated file: section {_name(tag)!r} declares {length} bytes, "
+            f"truncated file: section {_name(name)!r} declares {length} bytes, "
             f"only {max(len(data) - pos - _CRC.size, 0)} remain"
         )
     payload = bytes(data[pos : pos + length])
     (crc,) = _CRC.unpack_from(data, pos + length)
     if zlib.crc32(tag + payload) != crc:
-        raise ChecksumError(f"CRC mismatch in section {_name(tag)!r}: the file is corrupt")
+        raise ChecksumError(f"CRC mismatch in section {_name(name)!r}: the file is corrupt")
     return payload, pos + length + _CRC.size
 
 
@@ -432,7 +433,7 @@ def _frames(data: bytes, pos: int, stop_after: bytes | None):
                 f"truncated file: ends at byte {len(data)}, a section header was expected"
             )
         length, tag = _SECTION.unpack_from(data, pos)
-        payload, pos = _checked(data, pos + _SECTION.size, tag, length)
+        payload, pos = _checked(data, pos + _SECTION.size, tag, length, tag)
         yield tag, payload
         if tag == b"END ":
             if pos != len(data):
@@ -448,8 +449,8 @@ def _frames2(data: bytes, pos: int, stop_after: bytes | None):
             raise TruncatedError(f"truncated file: ends at byte {len(data)} before the DATA section")
         letter = bytes(data[pos : pos + 1])
         length, pos = _read_uvarint(data, pos + 1)
-        payload, pos = _checked(data, pos, letter, length)
         tag = _TAGS2.get(letter, letter)
+        payload, pos = _checked(data, pos, letter, length, tag)
         yield tag, payload
         if tag == b"DATA":
             if pos != len(data):
