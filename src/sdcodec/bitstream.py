@@ -407,8 +407,7 @@ def _sections(data: bytes, stop_after: bytes | None = None):
             f"file format version {major}.{minor} is not supported (this sdcodec reads 1.x and 2.x)"
         )
     yield b"VERS", bytes([major, minor])
-    frames = _frames if major == 1 else _frames2
-    yield from frames(data, len(MAGIC) + 2, stop_after)
+    yield from _frames(data, len(MAGIC) + 2, stop_after, major)
 
 
 def _checked(data: bytes, pos: int, tag: bytes, length: int, name: bytes) -> tuple[bytes, int]:
@@ -426,35 +425,32 @@ def _checked(data: bytes, pos: int, tag: bytes, length: int, name: bytes) -> tup
     return payload, pos + length + _CRC.size
 
 
-def _frames(data: bytes, pos: int, stop_after: bytes | None):
-    while True:
-        if len(data) - pos < _SECTION.size:
-            raise TruncatedError(
-                f"truncated file: ends at byte {len(data)}, a section header was expected"
-            )
-        length, tag = _SECTION.unpack_from(data, pos)
-        payload, pos = _checked(data, pos + _SECTION.size, tag, length, tag)
-        yield tag, payload
-        if tag == b"END ":
-            if pos != len(data):
-                raise FormatError(f"{len(data) - pos} bytes of garbage after the END section")
-            return
-        if tag == stop_after:
-            return
+def _frame(data: bytes, pos: int) -> tuple[bytes, bytes, int, int]:
+    """1.x section header at ``pos``: (tag as stored, its name, length, payload position)."""
+    if len(data) - pos < _SECTION.size:
+        raise TruncatedError(f"truncated file: ends at byte {len(data)}, a section header was expected")
+    length, tag = _SECTION.unpack_from(data, pos)
+    return tag, tag, length, pos + _SECTION.size
 
 
-def _frames2(data: bytes, pos: int, stop_after: bytes | None):
+def _frame2(data: bytes, pos: int) -> tuple[bytes, bytes, int, int]:
+    """2.x section header at ``pos``, as _frame: the letter and its 1.x name."""
+    if pos >= len(data):
+        raise TruncatedError(f"truncated file: ends at byte {len(data)} before the DATA section")
+    letter = bytes(data[pos : pos + 1])
+    length, pos = _read_uvarint(data, pos + 1)
+    return letter, _TAGS2.get(letter, letter), length, pos
+
+
+def _frames(data: bytes, pos: int, stop_after: bytes | None, major: int):
+    header, last = (_frame, b"END ") if major == 1 else (_frame2, b"DATA")
     while True:
-        if pos >= len(data):
-            raise TruncatedError(f"truncated file: ends at byte {len(data)} before the DATA section")
-        letter = bytes(data[pos : pos + 1])
-        length, pos = _read_uvarint(data, pos + 1)
-        tag = _TAGS2.get(letter, letter)
-        payload, pos = _checked(data, pos, letter, length, tag)
+        stored, tag, length, pos = header(data, pos)
+        payload, pos = _checked(data, pos, stored, length, tag)
         yield tag, payload
-        if tag == b"DATA":
+        if tag == last:
             if pos != len(data):
-                raise FormatError(f"{len(data) - pos} bytes of garbage after the DATA section")
+                raise FormatError(f"{len(data) - pos} bytes of garbage after the {tag.decode().strip()} section")
             return
         if tag == stop_after:
             return
