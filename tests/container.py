@@ -6,7 +6,7 @@ import zlib
 
 from sdcodec.bitstream import MAGIC
 
-LETTERS = {b"HEAD": b"H", b"QUAN": b"Q", b"ALPH": b"A", b"ICCP": b"I", b"DATA": b"D"}
+LETTERS = {b"HEAD": b"H", b"QUAN": b"Q", b"RSMP": b"R", b"ALPH": b"A", b"ICCP": b"I", b"DATA": b"D"}
 NAMES = {v: k for k, v in LETTERS.items()}
 
 

@@ -273,3 +273,41 @@ def test_decode_settings_round_trip(major):
             bitstream.write(half, major)
     else:
         assert bitstream.read(bitstream.write(half, major)).header.decode.strength == 0.5
+
+
+def test_resample_section_round_trip_and_rules():
+    """2.1's RSMP: an image coded at 1/factor of its size; the latent follows the coded size."""
+    f, z, params, streams = make_file(width=21, height=13)
+    half = SdcFile(f.header, params, f.payload, factor=2)
+    assert half.coded_size() == (11, 7)  # ceil: no column or row of the image is lost
+    data = bitstream.write(half)
+    g = bitstream.read(data)
+    assert g.factor == 2 and g.header == f.header and (g.major, g.minor) == (2, 1)
+    assert [s for s, _ in g.sections] == ["HEAD", "QUAN", "RSMP", "DATA"]
+    assert len(data) == len(bitstream.write(f)) + 8  # letter, length, 2 bytes, CRC
+    # the latent the payload codes is the coded image's: here 2×1, not 3×2
+    small = make_file(width=11, height=7)[0]
+    g = bitstream.read(bitstream.write(SdcFile(f.header, small.quant, small.payload, factor=2)))
+    assert decode_latent(g).shape == (32, 1, 2)
+    with pytest.raises(ValueError, match="1.x"):
+        bitstream.write(half, 1)
+    head, quan, *rest = split(data)
+    rsmp, dat = rest
+
+    def read(*secs, major=2):
+        return bitstream.read(join(secs, major))
+
+    for bad, message in ((b"\x01\x01", "factor 1"), (b"\x11\x01", "factor 17"), (b"\x02\x02", "filter"),
+                         (b"\x02", "length"), (b"\x02\x01\x00", "length")):  # fmt: skip
+        with pytest.raises(FormatError, match=message):
+            read(head, quan, (b"RSMP", bad), dat)
+    with pytest.raises(FormatError, match="duplicate"):
+        read(head, quan, rsmp, rsmp, dat)
+    with pytest.raises(FormatError, match="out of order"):
+        read(head, rsmp, quan, dat)
+    with pytest.raises(FormatError, match="out of order"):
+        read(head, quan, (b"ICCP", b""), rsmp, dat)
+    # 1.x has no RSMP: a 1.x file carrying one is refused like any unknown critical section
+    one = split(bitstream.write(f, 1))
+    with pytest.raises(FormatError, match="unknown critical"):
+        read(one[0], one[1], (b"RSMP", b"\x02\x01"), *one[2:], major=1)

@@ -140,3 +140,45 @@ def test_default_ladder_hands_over_from_lc6_to_lc5(crop256, refined):
     assert names == ["lc6"] * 3 + ["lc5"] * 3 + ["scalar"] * 2
     assert sizes == sorted(sizes), sizes
     assert quality[5] > quality[2] + 1.0, quality
+
+
+def test_downscaled_file_decodes_at_the_image_size(crop256, tmp_path):
+    data = sdcodec.encode(crop256, EncodeOptions(quality=30, downscale=2))
+    meta = sdcodec.info(data)
+    assert meta["coded"] == {"width": 128, "height": 128, "factor": 2}
+    assert (meta["width"], meta["height"], meta["latent"]["height"]) == (256, 256, 16)
+    out = sdcodec.decode(data)
+    assert out.size == (256, 256) and out.mode == "RGB"
+    full = sdcodec.encode(crop256, EncodeOptions(quality=30, downscale=1))
+    assert len(data) < 0.5 * len(full)  # a quarter of the latent
+    assert psnr(crop256, out) > psnr(crop256, sdcodec.decode(full)) - 4
+    # what the decoder gives back is the coded image's decode, Lanczos-upscaled
+    src = tmp_path / "c.png"
+    crop256.save(src)
+    assert main(["encode", str(src), "-o", str(tmp_path / "c.sdc"), "-q", "30", "--downscale", "2"]) == 0
+    assert (tmp_path / "c.sdc").read_bytes() == data
+    assert main(["encode", str(src), "-o", str(tmp_path / "d.sdc"), "--downscale", "17"]) == 1
+
+
+def test_a_budget_under_the_smallest_file_is_met_at_a_smaller_size(crop256):
+    an = analyze(crop256)
+    smallest = len(pack(an, ratecontrol.resolve_quality(EncodeOptions(quality=0), an)))
+    budget = smallest - 20
+    with pytest.raises(InputError, match="cannot fit"):
+        sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, downscale=1))
+    data = sdcodec.encode(crop256, EncodeOptions(max_bytes=budget))
+    assert len(data) <= budget and sdcodec.info(data)["coded"]["factor"] in (2, 4)
+    assert sdcodec.decode(data).size == (256, 256)
+
+
+def test_low_budgets_keep_the_size_that_decodes_closer(crop256):
+    budget = int(0.05 * 256 * 256 / 8)
+    assert 0.05 <= ratecontrol.DOWNSCALE_BPP
+    chosen = sdcodec.encode(crop256, EncodeOptions(max_bytes=budget))
+    files = [sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, downscale=k)) for k in (1, 2)]
+    errors = [np.mean((np.asarray(sdcodec.decode(d), float) - np.asarray(crop256, float)) ** 2) for d in files]
+    assert all(len(d) <= budget for d in files)
+    assert chosen == files[int(np.argmin(errors))]
+    # above DOWNSCALE_BPP only the image's own size is tried
+    high = int(0.3 * 256 * 256 / 8)
+    assert sdcodec.info(sdcodec.encode(crop256, EncodeOptions(max_bytes=high)))["coded"]["factor"] == 1

@@ -33,10 +33,11 @@ from .quant import AffineMap, QuantizerId, QuantParams
 
 MAGIC = b"\x89SDC\r\n\x1a\n"
 MAJOR = 2  # what write() writes
-MINOR = 0
+MINOR = 1
 # 1.1 added the scalar quantizer (3) and the ctx coder (2); 1.2 the learned quantizer (4)
 # with the hyperprior coder (3); 1.3–1.8 new registry ids only (denoisers 2, 3; learned
-# codecs 2, 3, 4, 5). 2.0 the compact layout, the same ids. Older files still read.
+# codecs 2, 3, 4, 5). 2.0 the compact layout, the same ids; 2.1 the RSMP section (an image
+# coded at a fraction of its size). Older files still read.
 MINOR_V1 = 8
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS default
 MAX_ICC_BYTES = 16 << 20
@@ -45,8 +46,9 @@ MAX_SOURCE_MODE_LEN = 16
 MODES = {1: "RGB", 2: "RGBA", 3: "L", 4: "LA"}
 MODE_CODES = {v: k for k, v in MODES.items()}
 
-# critical sections in the order they must appear; ALPH and ICCP are optional
-_ORDER = [b"HEAD", b"QUAN", b"ALPH", b"ICCP", b"DATA", b"END "]
+# critical sections in the order they must appear; RSMP (2.1, 2.x only), ALPH and ICCP
+# are optional
+_ORDER = [b"HEAD", b"QUAN", b"RSMP", b"ALPH", b"ICCP", b"DATA", b"END "]
 _REQUIRED = {b"HEAD", b"QUAN", b"DATA", b"END "}
 _HEAD = struct.Struct("<H8sIIBBBBHfI")  # then u8 n + n bytes of source mode
 _SECTION = struct.Struct("<I4s")
@@ -54,7 +56,7 @@ _CRC = struct.Struct("<I")
 _LEARNED = struct.Struct("<B8sf")  # codec id, codec fingerprint, level
 HYPERPRIOR_CODER = 3
 # 2.x: one-letter tags for the critical sections; the file ends with DATA's CRC
-_TAGS2 = {b"H": b"HEAD", b"Q": b"QUAN", b"A": b"ALPH", b"I": b"ICCP", b"D": b"DATA"}
+_TAGS2 = {b"H": b"HEAD", b"Q": b"QUAN", b"R": b"RSMP", b"A": b"ALPH", b"I": b"ICCP", b"D": b"DATA"}
 _LETTERS2 = {v: k for k, v in _TAGS2.items()}
 FINGERPRINT2 = 4  # bytes of each weights fingerprint a 2.x file stores
 _LEARNED2 = struct.Struct("<B4sf")
@@ -64,6 +66,10 @@ MAX_VARINT_BYTES = 5  # LEB128 of a u32
 # control's search relies on (it decides the restorer after it has found the size)
 UNET_DENOISER = 1
 RESTORER_SETTINGS = (0, 1.0, 0)  # steps, strength, seed
+# RSMP (2.1): the image was coded at 1/factor of its width and height and is resampled to
+# its own size after decoding; the filter is Pillow's Lanczos (a = 3), the only one so far
+MAX_FACTOR = 16
+LANCZOS = 1
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,15 @@ class SdcFile:
     minor: int = MINOR
     sections: list[tuple[str, int]] = field(default_factory=list)  # (tag, payload length)
     major: int = MAJOR
+    factor: int = 1  # RSMP: coded at ceil(width / factor) × ceil(height / factor)
+
+    def coded_size(self) -> tuple[int, int]:
+        """(width, height) of the image the latent codes: the header's, or RSMP's fraction."""
+        return coded_size(self.header.width, self.header.height, self.factor)
+
+
+def coded_size(width: int, height: int, factor: int) -> tuple[int, int]:
+    return -(-width // factor), -(-height // factor)
 
 
 # ---------------------------------------------------------------- writing
@@ -179,6 +194,10 @@ def write(f: SdcFile, major: int = MAJOR) -> bytes:
     parts = [MAGIC, bytes([major, MINOR_V1 if major == 1 else MINOR])]
     parts.append(_section(b"HEAD", head, major))
     parts.append(_section(b"QUAN", _pack_quant(f.quant, spec.latent_channels, major), major))
+    if f.factor != 1:
+        if major == 1 or not 2 <= f.factor <= MAX_FACTOR:
+            raise ValueError(f"a factor of {f.factor} cannot be written in {major}.x")
+        parts.append(_section(b"RSMP", bytes([f.factor, LANCZOS]), major))
     if f.alpha is not None:
         parts.append(_section(b"ALPH", bytes([0]) + f.alpha, major))
     if f.icc is not None:
@@ -388,6 +407,17 @@ def _parse_icc(p: bytes) -> bytes:
     return inflate_exact(p[4:], n, "ICC profile")
 
 
+def _parse_resample(p: bytes) -> int:
+    if len(p) != 2:
+        raise FormatError("RSMP section has the wrong length")
+    factor, method = p
+    if not 2 <= factor <= MAX_FACTOR:
+        raise FormatError(f"resampling factor {factor} outside 2..{MAX_FACTOR}")
+    if method != LANCZOS:
+        raise FormatError(f"unknown resampling filter {method}")
+    return factor
+
+
 def _name(tag: bytes) -> str:
     return tag.decode("latin-1").encode("unicode_escape").decode("ascii")
 
@@ -474,7 +504,7 @@ def read(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, header_only: bool = 
             raise FormatError(f"invalid section tag {_name(tag)!r}")
         if 97 <= tag[0] <= 122:  # lowercase first letter: ancillary, safe to skip
             continue
-        if tag not in _ORDER:
+        if tag not in _ORDER or (tag == b"RSMP" and major == 1):
             raise FormatError(f"unknown critical section {name!r}")
         if tag in found:
             raise FormatError(f"duplicate section {name!r}")
@@ -510,4 +540,5 @@ def read(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, header_only: bool = 
     elif header.mode in ("RGBA", "LA"):
         raise FormatError(f"mode {header.mode} needs an ALPH section")
     icc = _parse_icc(found[b"ICCP"]) if b"ICCP" in found else None
-    return SdcFile(header, quant, found[b"DATA"], alpha, icc, minor, listing, major)
+    factor = _parse_resample(found[b"RSMP"]) if b"RSMP" in found else 1
+    return SdcFile(header, quant, found[b"DATA"], alpha, icc, minor, listing, major, factor)

@@ -161,6 +161,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         codec=args.codec,
         preset=args.preset,
         resize=args.resize,
+        downscale=args.downscale,
         posterior=args.posterior,
         sample_seed=args.sample_seed,
         palette_backend=args.palette_backend,
@@ -435,6 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="buhlmann: the article's recipe exactly (SD 1.4, docs/MODELS.md)")
     e.add_argument("--resize", type=int, metavar="N",
                    help="resize to N×N (Lanczos) first; the article used 512")
+    e.add_argument("--downscale", type=int, metavar="K",
+                   help="code the image at 1/K of its width and height (1..16), scaled back "
+                   "up at decode; default: rate control's choice (below 0.08 bpp it tries "
+                   "K = 2, and goes to 2 or 4 where the budget is under the full size's "
+                   "smallest file)")
     e.add_argument("--posterior", choices=["mean", "sample"], default=dflt.posterior,
                    help="diffusers VAEs: code the posterior mean or a seeded sample")
     e.add_argument("--sample-seed", type=int, default=dflt.sample_seed, metavar="S",

@@ -72,6 +72,11 @@ class EncodeOptions:
     # ... and the weight of the structural (multi-scale SSIM) term in the error it lowers
     # (learned/distortion.py); 0 = squared error alone, what PSNR rewards
     refine_structure: float = DEFAULT_STRUCTURE
+    # code the image at 1/downscale of its width and height, resampled back at decode (RSMP,
+    # format 2.1); None: 1, except that rate control also tries 2 at low budgets and keeps
+    # whichever decodes closer, and goes lower (2, 4) where the budget is under the full
+    # size's smallest file
+    downscale: int | None = None
     models_dir: str | None = None  # weights folder; default SDCODEC_MODELS, then the cache
     device: str | None = None  # "cpu", "cuda", ...; default: CUDA when present
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -122,6 +127,8 @@ class EncodeOptions:
             raise InputError(f"max bytes must be positive, got {self.max_bytes}")
         if self.posterior not in ("mean", "sample"):
             raise InputError(f"posterior must be 'mean' or 'sample', got '{self.posterior}'")
+        if self.downscale is not None and not 1 <= self.downscale <= bitstream.MAX_FACTOR:
+            raise InputError(f"downscale must be 1..{bitstream.MAX_FACTOR}, got {self.downscale}")
         if self.resize is not None and not 8 <= self.resize <= 16384:
             raise InputError(f"resize must be 8..16384 pixels, got {self.resize}")
         if self.palette_backend not in ("kmeans", "libimagequant"):
@@ -201,10 +208,17 @@ class Analysis:
     """
 
     spec: models.ModelSpec
-    prepared: imageio.Prepared
+    prepared: imageio.Prepared  # rgb: what the latent codes (the image, or 1/factor of it)
     latent: np.ndarray
     latent_scale: float = 1.0  # the autoencoder's normalization (from its config)
     latent_shift: float = 0.0
+    factor: int = 1
+    full: np.ndarray | None = None  # the image at its own size where factor > 1
+
+    @property
+    def reference(self) -> np.ndarray:
+        """The image as the decoder must give it back (its own size)."""
+        return self.prepared.rgb if self.full is None else self.full
 
 
 def analyze(image: ImageLike, options: EncodeOptions | None = None) -> Analysis:
@@ -218,12 +232,23 @@ def analyze(image: ImageLike, options: EncodeOptions | None = None) -> Analysis:
         raise InputError(f"{im.width}x{im.height} exceeds the limit of {opts.max_pixels} pixels")
     if im.width < 1 or im.height < 1:
         raise InputError("image has no pixels")
-    prep = imageio.prepare(im)
-    padded = imageio.pad(prep.rgb, spec.downsample).astype(np.float32) / 255.0
+    full = Analysis(spec, imageio.prepare(im), np.zeros(0, np.float32))
+    return rescaled(full, opts.downscale or 1, opts)
+
+
+def rescaled(analysis: Analysis, factor: int, options: EncodeOptions | None = None) -> Analysis:
+    """The image of an analysis coded at 1/factor of its size (factor 1: at its own)."""
+    opts = (options or EncodeOptions()).resolved()
+    full = analysis.reference
+    rgb = imageio.downscale(full, factor) if factor > 1 else full
+    prep = replace(analysis.prepared, rgb=rgb)
+    spec = analysis.spec
+    padded = imageio.pad(rgb, spec.downsample).astype(np.float32) / 255.0
     encoder = models.load(spec, "encoder", opts.models_dir, opts.device)
     seed = opts.sample_seed if opts.posterior == "sample" else None
     latent = encoder.encode(padded, sample_seed=seed)
-    return Analysis(spec, prep, latent, encoder.latent_scale, encoder.latent_shift)
+    return Analysis(spec, prep, latent, encoder.latent_scale, encoder.latent_shift, factor,
+                    full if factor > 1 else None)  # fmt: skip
 
 
 def pack(analysis: Analysis, options: EncodeOptions | None = None) -> bytes:
@@ -342,7 +367,7 @@ def _write(
     decode: bitstream.DecodeSettings,
 ) -> bytes:
     prep, spec = analysis.prepared, analysis.spec
-    height, width = prep.rgb.shape[:2]
+    height, width = analysis.reference.shape[:2]
     header = Header(
         model_id=spec.id,
         fingerprint=spec.fingerprint,
@@ -355,7 +380,7 @@ def _write(
         decode=decode,
     )
     alpha = encode_plane(prep.alpha) if prep.alpha is not None else None
-    return bitstream.write(SdcFile(header, params, payload, alpha, prep.icc))
+    return bitstream.write(SdcFile(header, params, payload, alpha, prep.icc, factor=analysis.factor))
 
 
 def _decode_settings(opts: EncodeOptions) -> bitstream.DecodeSettings:
@@ -436,15 +461,16 @@ def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:
     return pack(analysis, ratecontrol.resolve_quality(opts, analysis))
 
 
-def _latent_shape(spec: models.ModelSpec, header: Header) -> tuple[int, int]:
-    f = spec.downsample
-    return -(-header.height // f), -(-header.width // f)
+def _latent_shape(spec: models.ModelSpec, f: SdcFile) -> tuple[int, int]:
+    width, height = f.coded_size()
+    d = spec.downsample
+    return -(-height // d), -(-width // d)
 
 
 def decode_latent(f: SdcFile, device: str | None = None) -> np.ndarray:
     """The dequantized latent of a parsed file (the learned codec's synthesis included)."""
     spec = models.by_id(f.header.model_id)
-    h, w = _latent_shape(spec, f.header)
+    h, w = _latent_shape(spec, f)
     if f.quant.quantizer is quant.QuantizerId.LEARNED:
         from . import learned
         from .learned import coding
@@ -476,7 +502,7 @@ def decode(
         latent = denoise.apply(spec, latent, d.denoiser, d.steps, d.strength, models_dir, device)
     decoder = models.load(spec, "decoder", models_dir, device)
     rgb = decoder.decode(latent)
-    return imageio.finish(rgb, hd.width, hd.height, hd.mode, alpha, f.icc)
+    return imageio.finish(rgb, hd.width, hd.height, hd.mode, alpha, f.icc, f.factor)
 
 
 def info(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
@@ -498,7 +524,7 @@ def info(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
                             "fingerprint": codec.fingerprint.hex()}, level=q.level)  # fmt: skip
     if q.quantizer is quant.QuantizerId.PALETTE:
         qinfo.update(palette_size=q.palette_size, groups=q.groups, dithered=q.dithered)
-    h, w = _latent_shape(spec, hd)
+    h, w = _latent_shape(spec, f)
     return {
         "format_version": f"{f.major}.{f.minor}",
         "mime_type": "image/x-sdc",
@@ -511,6 +537,7 @@ def info(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
         "source_mode": hd.source_mode,
         "model": {"id": hd.model_id, "name": spec.name, "fingerprint": hd.fingerprint.hex()},
         "latent": {"channels": spec.latent_channels, "height": h, "width": w},
+        "coded": dict(zip(("width", "height"), f.coded_size(), strict=True), factor=f.factor),
         "quantizer": qinfo,
         "coder": {"id": hd.coder_id, "name": entropy.ALL_NAMES[hd.coder_id]},
         "decode": {**asdict(hd.decode), "name": _denoiser_name(hd.decode.denoiser)},

@@ -113,11 +113,16 @@ def pad(rgb: np.ndarray, multiple: int) -> np.ndarray:
 
 
 def finish(
-    rgb: np.ndarray, width: int, height: int, mode: str, alpha: np.ndarray | None, icc: bytes | None
-) -> Image.Image:
-    """Decoded (H', W', 3) float in [0, 1] → a Pillow image of the original size and mode."""
-    out = np.rint(rgb[:height, :width] * 255.0).astype(np.uint8)
+    rgb: np.ndarray, width: int, height: int, mode: str, alpha: np.ndarray | None, icc: bytes | None,
+    factor: int = 1,
+) -> Image.Image:  # fmt: skip
+    """Decoded (H', W', 3) float in [0, 1] → a Pillow image of the original size and mode
+    (an image coded at 1/factor of its size resampled to it)."""
+    cw, ch = -(-width // factor), -(-height // factor)
+    out = np.rint(rgb[:ch, :cw] * 255.0).astype(np.uint8)
     im = Image.fromarray(out, "RGB")
+    if factor != 1:
+        im = im.resize((width, height), Image.LANCZOS)
     if mode.startswith("L"):
         im = im.convert("L")
     if alpha is not None:
@@ -125,6 +130,13 @@ def finish(
     if icc is not None:
         im.info["icc_profile"] = icc
     return im
+
+
+def downscale(rgb: np.ndarray, factor: int) -> np.ndarray:
+    """The image an RSMP file codes: ceil(W / factor) × ceil(H / factor), Lanczos."""
+    h, w = rgb.shape[:2]
+    size = (-(-w // factor), -(-h // factor))
+    return np.asarray(Image.fromarray(rgb, "RGB").resize(size, Image.LANCZOS))
 
 
 def resize_square(im: Image.Image, side: int) -> Image.Image:

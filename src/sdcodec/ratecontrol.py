@@ -37,6 +37,11 @@ under the budget (its rate weight following the budget, so an image that refines
 than expected still gains) — a second time, one setting higher, when the first file comes
 out more than REFINE_RETRY under it (the better of the two is kept). A file never exceeds
 ``max_bytes``; when even Q 0 does not fit, that is an error that says the smallest size.
+
+Below DOWNSCALE_BPP the search also codes the image at half its width and height (format
+2.1's RSMP section; Lanczos back up at decode) and keeps whichever file decodes closer, and
+a budget under the image's smallest file is met at 1/2, else 1/4 of its size; only when
+even that fails is it an error. ``downscale`` set by the caller turns this off.
 """
 
 from __future__ import annotations
@@ -95,6 +100,10 @@ REFINE_TOP = 90
 # (0, a second try for every file: the same files on 6 training photos at 0.25 bpp, in 1.6×
 # the time)
 REFINE_RETRY = 0.1
+# where rate control also tries the image at half its size (and then 1/4, where it cannot
+# fit otherwise)
+DOWNSCALE_BPP = 0.08
+DOWNSCALES = (2, 4)
 
 
 def settings(
@@ -152,13 +161,42 @@ class Fit:
     quality: int
 
 
-def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
-    from .codec import pack, with_restoration
-
-    height, width = analysis.prepared.rgb.shape[:2]
+def _budget(analysis: Analysis, opts: EncodeOptions) -> float:
+    height, width = analysis.reference.shape[:2]
     budget = opts.max_bytes if opts.max_bytes is not None else float("inf")
     if opts.target_bpp is not None:
         budget = min(budget, opts.target_bpp * width * height / 8)
+    return budget
+
+
+def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
+    """The best file under the budget; with ``downscale`` left to the encoder, also (under
+    DOWNSCALE_BPP, or where the image's own size cannot fit) the image at 1/2 of its size,
+    then 1/4 if that does not fit either: the file decoding closest is kept."""
+    from .codec import rescaled
+
+    if opts.downscale is not None or analysis.factor != 1:
+        return _fit(analysis, opts)
+    height, width = analysis.reference.shape[:2]
+    low = _budget(analysis, opts) * 8 / (width * height) <= DOWNSCALE_BPP
+    fits, failure = [], None
+    for factor in (1, *DOWNSCALES):
+        if fits and (factor != DOWNSCALES[0] or not low):
+            break
+        try:
+            scaled = analysis if factor == 1 else rescaled(analysis, factor, opts)
+            fits.append(_fit(scaled, opts))
+        except InputError as exc:
+            failure = failure or exc  # the message for the image's own size
+    if not fits:
+        raise failure
+    return min(fits, key=lambda f: _error(analysis, f.data)) if len(fits) > 1 else fits[0]
+
+
+def _fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
+    from .codec import pack, with_restoration
+
+    budget = _budget(analysis, opts)
     cache: dict[int, bytes] = {}
     # the search skips the encoder's restorer check (it changes a header field, not the
     # size) and refinement (slow); refinement then runs once, capped at the budget
@@ -226,7 +264,7 @@ def _error(analysis: Analysis, data: bytes) -> float:
     from .codec import decode
 
     decoded = np.asarray(decode(data).convert("RGB"), np.float64)
-    return float(np.mean((decoded - analysis.prepared.rgb) ** 2))
+    return float(np.mean((decoded - analysis.reference) ** 2))
 
 
 def _highest(fits, hi: int) -> int:
