@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import sdcodec
 from sdcodec import bitstream, learned, models
@@ -37,14 +38,15 @@ def test_shipped_weights_size():
 @pytest.mark.parametrize(
     "name",
     ["v1_2_learned_l1", "v1_2_learned_l5", "v1_5_learned_lc3", "v1_6_learned_lc4", "v1_7_learned_lc5",
-     "v1_8_learned_lc6", "v2_0_learned_lc6"],
+     "v1_8_learned_lc6", "v2_0_learned_lc6", "v2_1_learned_lc6_half"],
 )
 def test_golden_files_decode_to_their_symbols_on_every_path(name):
     data = (GOLDEN / f"{name}.sdc").read_bytes()
     want = np.load(GOLDEN / f"{name}.npz")
     f = bitstream.read(data)
     codec = learned.load(models.registry.codec_by_id(f.quant.codec_id), "cpu")
-    h, w = -(-f.header.height // 8), -(-f.header.width // 8)
+    width, height = f.coded_size()
+    h, w = -(-height // 8), -(-width // 8)
     threads = torch.get_num_threads()
     try:
         for n in (1, 2):
@@ -73,3 +75,17 @@ def test_precision_moves_pixels_never_symbols(monkeypatch):
     assert np.array_equal(symbols[0], symbols[1])
     mse = np.mean((images[0] - images[1]) ** 2)
     assert mse == 0 or 10 * np.log10(255**2 / mse) > 35
+
+
+def test_a_downscaled_file_decodes_as_format_md_says():
+    """RSMP: decode the coded image, cut it to ceil(size / factor), round to 8 bits, then
+    Lanczos to the image's size (docs/FORMAT.md) — written out here step by step."""
+    from sdcodec.codec import decode_latent
+
+    data = (GOLDEN / "v2_1_learned_lc6_half.sdc").read_bytes()
+    f = bitstream.read(data)
+    assert f.factor == 2 and (f.header.width, f.header.height) == (97, 63)
+    rgb = models.load(models.by_id(f.header.model_id), "decoder").decode(decode_latent(f))
+    coded = np.rint(rgb[:32, :49] * 255).astype(np.uint8)
+    want = Image.fromarray(coded, "RGB").resize((97, 63), Image.LANCZOS)
+    assert np.array_equal(np.asarray(sdcodec.decode(data)), np.asarray(want))

@@ -7,7 +7,8 @@ compare against these bytes. Older goldens are frozen and must never be regenera
 v1_0_* were written by sdcodec 0.1.0 (format 1.0), v1_1_* by the 1.1 writer, v1_2_* (lc1)
 by the 1.2 writer (this script, with the entries it then had), v1_5_learned_lc3 by the 1.5
 writer, v1_6_learned_lc4 by the 1.6 writer, v1_7_learned_lc5 by the 1.7 writer, v1_8_learned_lc6
-by the 1.8 writer.
+by the 1.8 writer, v2_0_learned_lc6 (kodim23 cropped to 300, 100, 396, 164; lc6 level 2) by
+the 2.0 writer.
 """
 
 from pathlib import Path
@@ -24,13 +25,16 @@ KODAK = HERE.parents[2] / "shared" / "data" / "kodak"
 
 
 def main() -> None:
-    im = Image.open(KODAK / "kodim23.png").convert("RGB").crop((300, 100, 396, 164))
-    for name, codec, level in (("v2_0_learned_lc6", "lc6", 2.0),):
-        data = sdcodec.encode(im, sdcodec.EncodeOptions(mode="learned", codec=codec, level=level))
+    # 97×63 at 1/2: a 49×32 coded image (ceil), a 4×7 latent
+    im = Image.open(KODAK / "kodim23.png").convert("RGB").crop((300, 100, 397, 163))
+    for name, codec, level, factor in (("v2_1_learned_lc6_half", "lc6", 2.0, 2),):
+        opts = sdcodec.EncodeOptions(mode="learned", codec=codec, level=level, downscale=factor)
+        data = sdcodec.encode(im, opts)
         (HERE / f"{name}.sdc").write_bytes(data)
         f = bitstream.read(data)
         codec = learned.load(models.registry.codec_by_id(f.quant.codec_id), "cpu")
-        h, w = -(-f.header.height // 8), -(-f.header.width // 8)
+        width, height = f.coded_size()
+        h, w = -(-height // 8), -(-width // 8)
         z, r, mu = decode_symbols(codec, f.payload, h, w)
         np.savez_compressed(HERE / f"{name}.npz", z=z, r=r, mu=mu)
         print(name, len(data))
