@@ -7,7 +7,9 @@ the first is ahead, and the images where it loses most.
         bench-out/kodak-s13-r24/results.csv:sdc-refine24 --rate 0.25
 
 A side is ``results.csv:codec`` (the bench's results.csv and a codec or --sdc-config name);
-more than one second side compares the first against each.
+more than one second side compares the first against each. ``codec*`` takes, for each
+image, the codec or its downscaled runs (``codec÷2``, ``codec÷4``: the bench runs those
+only where the codec itself cannot go as low), whichever reached the rate.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def rows(side: str, rate: float) -> dict[str, dict[str, float]]:
         raise SystemExit(f"paired.py: {side!r}: expected results.csv:codec")
     try:
         with open(path, newline="") as f:
-            found = [r for r in csv.DictReader(f) if r["codec"] == codec]
+            found = [r for r in csv.DictReader(f) if _named(r["codec"], codec)]
     except (OSError, KeyError) as exc:
         raise SystemExit(f"paired.py: {path}: {exc}") from None
     return {
@@ -34,6 +36,12 @@ def rows(side: str, rate: float) -> dict[str, dict[str, float]]:
         for r in found
         if r["protocol"] == "matched" and r["flag"] == "ok" and abs(float(r["target_bpp"]) - rate) < 1e-9
     }
+
+
+def _named(name: str, wanted: str) -> bool:
+    if wanted.endswith("*"):
+        return name.partition("÷")[0] == wanted[:-1]
+    return name == wanted
 
 
 def compare(a: dict, b: dict, worst: int) -> list[str]:

@@ -168,6 +168,8 @@ def test_a_budget_under_the_smallest_file_is_met_at_a_smaller_size(crop256):
         sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, downscale=1))
     data = sdcodec.encode(crop256, EncodeOptions(max_bytes=budget))
     assert len(data) <= budget and sdcodec.info(data)["coded"]["factor"] in (2, 4)
+    fit = ratecontrol.fit(an, EncodeOptions(max_bytes=budget))
+    assert fit.data == data and fit.downscale == sdcodec.info(data)["coded"]["factor"]
     assert sdcodec.decode(data).size == (256, 256)
 
 

@@ -146,7 +146,7 @@ def test_rate_control_expects_refinement_to_shrink_low_rate_files(kodak, monkeyp
     512×512 crop of the 1,638-byte budget: Q 6, 1,576 bytes, 21.36 dB, against Q 4, 1,588
     bytes, 21.33 dB; refinement under the cap fills it either way)."""
     src = Image.open(kodak / "kodim01.png").convert("RGB").crop((0, 0, 512, 512))
-    opts = EncodeOptions(max_bytes=512 * 512 * 0.05 / 8, refine=12)
+    opts = EncodeOptions(max_bytes=512 * 512 * 0.05 / 8, refine=12, downscale=1)
     monkeypatch.setattr(ratecontrol, "REFINE_RETRY", 1.0)  # the table alone
     analysis = analyze(src)
     expected = ratecontrol.fit(analysis, opts)

@@ -438,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resize to N×N (Lanczos) first; the article used 512")
     e.add_argument("--downscale", type=int, metavar="K",
                    help="code the image at 1/K of its width and height (1..16), scaled back "
-                   "up at decode; default: rate control's choice (below 0.08 bpp it tries "
+                   "up at decode; default: rate control's choice (below 0.06 bpp it tries "
                    "K = 2, and goes to 2 or 4 where the budget is under the full size's "
                    "smallest file)")
     e.add_argument("--posterior", choices=["mean", "sample"], default=dflt.posterior,
