@@ -4,7 +4,7 @@ Two layouts share the signature: 1.x (four-letter tags, u32 lengths, an END sect
 writer up to sdcodec's format 1.8) and 2.x (one-letter tags, varint lengths, DATA last, 4-byte
 fingerprints, decode settings only for the U-Net denoiser), 55 bytes smaller for a learned
 file: at 0.05 bpp on a 768×512 image that is 2% of the file, on a 192×128 thumbnail 14%.
-Both are read; ``write`` writes 2.0 unless asked for 1.8 (for readers before 2.0).
+Both are read; ``write`` writes 2.1 unless asked for 1.8 (for readers before 2.0).
 
 The parser trusts no byte: every length is checked against what remains before it
 is sliced, the declared image size is checked against a pixel limit before anything
@@ -184,7 +184,7 @@ def _pack_quant(q: QuantParams, channels: int, major: int = MAJOR) -> bytes:
 
 
 def write(f: SdcFile, major: int = MAJOR) -> bytes:
-    """The file's bytes in layout 2.0, or with ``major=1`` in 1.8 (for readers before 2.0)."""
+    """The file's bytes in layout 2.1, or with ``major=1`` in 1.8 (for readers before 2.0)."""
     spec = by_id(f.header.model_id)
     if spec is None:
         raise FormatError(f"unknown model id {f.header.model_id}")

@@ -189,7 +189,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
         write_atomic(dst, lambda tmp: tmp.write_bytes(data))
         if args.verbose or opts.target_bpp is not None or opts.max_bytes is not None:
             hdr = info(data)
-            print(f"{src} -> {dst}: {len(data)} bytes, {hdr['bpp']:.4f} bpp", file=sys.stderr)
+            factor = hdr["coded"]["factor"]
+            scaled = f", coded at 1/{factor} size" if factor > 1 else ""
+            print(f"{src} -> {dst}: {len(data)} bytes, {hdr['bpp']:.4f} bpp{scaled}", file=sys.stderr)
 
     return _run_each(pairs, "encode", work, _valid_sdc if args.resume else None)
 

@@ -73,9 +73,9 @@ class EncodeOptions:
     # (learned/distortion.py); 0 = squared error alone, what PSNR rewards
     refine_structure: float = DEFAULT_STRUCTURE
     # code the image at 1/downscale of its width and height, resampled back at decode (RSMP,
-    # format 2.1); None: 1, except that rate control also tries 2 at low budgets and keeps
-    # whichever decodes closer, and goes lower (2, 4) where the budget is under the full
-    # size's smallest file
+    # format 2.1); None: 1, except that rate control also tries 2 at low budgets (and keeps
+    # it unless it decodes much further: ratecontrol.DOWNSCALE_BIAS), and goes lower (2, 4)
+    # where the budget is under the full size's smallest file
     downscale: int | None = None
     models_dir: str | None = None  # weights folder; default SDCODEC_MODELS, then the cache
     device: str | None = None  # "cpu", "cuda", ...; default: CUDA when present

@@ -39,9 +39,10 @@ out more than REFINE_RETRY under it (the better of the two is kept). A file neve
 ``max_bytes``; when even Q 0 does not fit, that is an error that says the smallest size.
 
 Below DOWNSCALE_BPP the search also codes the image at half its width and height (format
-2.1's RSMP section; Lanczos back up at decode) and keeps whichever file decodes closer, and
-a budget under the image's smallest file is met at 1/2, else 1/4 of its size; only when
-even that fails is it an error. ``downscale`` set by the caller turns this off.
+2.1's RSMP section; Lanczos back up at decode) and keeps it unless it decodes more than
+DOWNSCALE_BIAS further in squared error (sharper at the half size, it looks better than its
+PSNR says), and a budget under the image's smallest file is met at 1/2, else 1/4 of its
+size; only when even that fails is it an error. ``downscale`` set by the caller turns this off.
 """
 
 from __future__ import annotations
@@ -101,10 +102,17 @@ REFINE_TOP = 90
 # the time)
 REFINE_RETRY = 0.1
 # where rate control also tries the image at half its size (and then 1/4, where it cannot
-# fit otherwise). Refined (12 steps) at 0.05 bpp half the size won on 3 of 8 Kodak images
-# (kodim01 / 15 / 24: +0.23 / +0.16 / +0.14 dB) and lost on 5 (−0.02 … −0.26); unrefined at
-# 0.07 and 0.10 bpp it lost on all of kodim01 / 05 / 08 / 13 / 15 / 24 (−0.09 … −0.70 dB)
+# fit otherwise). Unrefined at 0.07 and 0.10 bpp half the size lost on all of kodim01 / 05 /
+# 08 / 13 / 15 / 24 (−0.09 … −0.70 dB); refined at 0.05 it decodes further on PSNR on 15 of
+# 22 Kodak images but closer on SSIMULACRA2 on 20 and JOD on 17 (BENCHMARKS.md, session 19)
 DOWNSCALE_BPP = 0.06
+# so the smaller size is kept unless its squared error is more than this fraction above the
+# full size's. Kodak at 0.05 bpp (22 images, both sizes refined): 0 keeps half on 7, 24.92
+# dB / SSIMULACRA2 −37.3 / 7.50 JOD; 0.1 on 20, 24.85 / −35.5 / 7.53 (JOD's own pick per
+# image would be 24.85 / −35.4 / 7.54). On the 4 of 8 training photos (BSDS500, ImageNet,
+# SUN) that reach 0.05 at full size, 0 keeps half on 2, anything from 0.03 on all 4 (+2.5
+# SSIMULACRA2, +0.03 JOD, −0.02 dB)
+DOWNSCALE_BIAS = 0.1
 DOWNSCALES = (2, 4)
 
 
@@ -175,7 +183,8 @@ def _budget(analysis: Analysis, opts: EncodeOptions) -> float:
 def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
     """The best file under the budget; with ``downscale`` left to the encoder, also (under
     DOWNSCALE_BPP, or where the image's own size cannot fit) the image at 1/2 of its size,
-    then 1/4 if that does not fit either: the file decoding closest is kept."""
+    then 1/4 if that does not fit either: the smaller size is kept unless it decodes more than
+    DOWNSCALE_BIAS further."""
     from .codec import rescaled
 
     if opts.downscale is not None or analysis.factor != 1:
@@ -193,7 +202,9 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
             failure = failure or exc  # the message for the image's own size
     if not fits:
         raise failure
-    return min(fits, key=lambda f: _error(analysis, f.data)) if len(fits) > 1 else fits[0]
+    if len(fits) == 1:
+        return fits[0]
+    return min(fits, key=lambda f: _error(analysis, f.data) / (1 + DOWNSCALE_BIAS * (f.downscale > 1)))
 
 
 def _fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
