@@ -104,7 +104,9 @@ REFINE_RETRY = 0.1
 # where rate control also tries the image at half its size (and then 1/4, where it cannot
 # fit otherwise). Unrefined at 0.07 and 0.10 bpp half the size lost on all of kodim01 / 05 /
 # 08 / 13 / 15 / 24 (−0.09 … −0.70 dB); refined at 0.05 it decodes further on PSNR on 15 of
-# 22 Kodak images but closer on SSIMULACRA2 on 20 and JOD on 17 (BENCHMARKS.md, session 19)
+# 22 Kodak images but closer on SSIMULACRA2 on 20 and JOD on 17 (BENCHMARKS.md, session 19);
+# refined at 0.10 it loses on all three on average (25.38 dB / −14.8 / 8.04 JOD against 25.67
+# / −13.8 / 8.12), ahead on JOD on 3 of 23
 DOWNSCALE_BPP = 0.06
 # so the smaller size is kept unless its squared error is more than this fraction above the
 # full size's. Kodak at 0.05 bpp (22 images, both sizes refined): 0 keeps half on 7, 24.92
