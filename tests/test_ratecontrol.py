@@ -188,3 +188,15 @@ def test_low_budgets_keep_half_the_size_unless_it_decodes_much_further(crop256):
     # above DOWNSCALE_BPP only the image's own size is tried
     high = int(0.3 * 256 * 256 / 8)
     assert sdcodec.info(sdcodec.encode(crop256, EncodeOptions(max_bytes=high)))["coded"]["factor"] == 1
+
+
+def test_a_downscaled_file_keeps_alpha_exact_and_the_mode(crop256):
+    """RSMP scales the colours only: ALPH stays the image's own, lossless, and grey stays grey."""
+    a = np.asarray(crop256.convert("RGBA").crop((0, 0, 101, 67))).copy()
+    a[:10, :, 3] = 0
+    data = sdcodec.encode(Image.fromarray(a, "RGBA"), EncodeOptions(quality=30, downscale=2))
+    out = sdcodec.decode(data)
+    assert (out.size, out.mode) == ((101, 67), "RGBA") and np.array_equal(np.asarray(out)[..., 3], a[..., 3])
+    assert sdcodec.info(data)["coded"] == {"width": 51, "height": 34, "factor": 2}
+    grey = sdcodec.decode(sdcodec.encode(Image.fromarray(a[..., 0], "L"), EncodeOptions(quality=30, downscale=3)))
+    assert (grey.size, grey.mode) == ((101, 67), "L")
