@@ -232,17 +232,22 @@ def analyze(image: ImageLike, options: EncodeOptions | None = None) -> Analysis:
         raise InputError(f"{im.width}x{im.height} exceeds the limit of {opts.max_pixels} pixels")
     if im.width < 1 or im.height < 1:
         raise InputError("image has no pixels")
-    full = Analysis(spec, imageio.prepare(im), np.zeros(0, np.float32))
-    return rescaled(full, opts.downscale or 1, opts)
+    prep = imageio.prepare(im)
+    return _encoded(spec, prep, prep.rgb, opts.downscale or 1, opts)
 
 
 def rescaled(analysis: Analysis, factor: int, options: EncodeOptions | None = None) -> Analysis:
     """The image of an analysis coded at 1/factor of its size (factor 1: at its own)."""
     opts = (options or EncodeOptions()).resolved()
-    full = analysis.reference
-    rgb = imageio.downscale(full, factor) if factor > 1 else full
-    prep = replace(analysis.prepared, rgb=rgb)
-    spec = analysis.spec
+    return _encoded(analysis.spec, analysis.prepared, analysis.reference, factor, opts)
+
+
+def _encoded(spec: models.ModelSpec, prep: imageio.Prepared, full: np.ndarray, factor: int,
+             opts: EncodeOptions) -> Analysis:  # fmt: skip
+    """``full`` (the image at its own size) through the encoder at 1/factor of its size."""
+    size = bitstream.coded_size(full.shape[1], full.shape[0], factor)
+    rgb = imageio.downscale(full, size) if factor > 1 else full
+    prep = replace(prep, rgb=rgb)
     padded = imageio.pad(rgb, spec.downsample).astype(np.float32) / 255.0
     encoder = models.load(spec, "encoder", opts.models_dir, opts.device)
     seed = opts.sample_seed if opts.posterior == "sample" else None
@@ -502,7 +507,7 @@ def decode(
         latent = denoise.apply(spec, latent, d.denoiser, d.steps, d.strength, models_dir, device)
     decoder = models.load(spec, "decoder", models_dir, device)
     rgb = decoder.decode(latent)
-    return imageio.finish(rgb, hd.width, hd.height, hd.mode, alpha, f.icc, f.factor)
+    return imageio.finish(rgb, hd.width, hd.height, hd.mode, alpha, f.icc, f.coded_size())
 
 
 def info(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:

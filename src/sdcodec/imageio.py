@@ -114,14 +114,14 @@ def pad(rgb: np.ndarray, multiple: int) -> np.ndarray:
 
 def finish(
     rgb: np.ndarray, width: int, height: int, mode: str, alpha: np.ndarray | None, icc: bytes | None,
-    factor: int = 1,
+    coded: tuple[int, int] | None = None,
 ) -> Image.Image:  # fmt: skip
     """Decoded (H', W', 3) float in [0, 1] → a Pillow image of the original size and mode
-    (an image coded at 1/factor of its size resampled to it)."""
-    cw, ch = -(-width // factor), -(-height // factor)
+    (an image coded at the smaller (width, height) ``coded`` resampled to it)."""
+    cw, ch = coded or (width, height)
     out = np.rint(rgb[:ch, :cw] * 255.0).astype(np.uint8)
     im = Image.fromarray(out, "RGB")
-    if factor != 1:
+    if (cw, ch) != (width, height):
         im = im.resize((width, height), Image.LANCZOS)
     if mode.startswith("L"):
         im = im.convert("L")
@@ -132,10 +132,8 @@ def finish(
     return im
 
 
-def downscale(rgb: np.ndarray, factor: int) -> np.ndarray:
-    """The image an RSMP file codes: ceil(W / factor) × ceil(H / factor), Lanczos."""
-    h, w = rgb.shape[:2]
-    size = (-(-w // factor), -(-h // factor))
+def downscale(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The image an RSMP file codes: Lanczos to (width, height) ``size``."""
     return np.asarray(Image.fromarray(rgb, "RGB").resize(size, Image.LANCZOS))
 
 
