@@ -60,8 +60,9 @@ def test_target_bpp(crop256):
 
 
 def test_impossible_budget_is_an_error(crop256):
-    with pytest.raises(InputError, match="cannot fit"):
+    with pytest.raises(InputError, match="cannot fit") as failed:
         sdcodec.encode(crop256, EncodeOptions(max_bytes=50))
+    assert "at 1/2 size" in str(failed.value) and "at 1/4 size" in str(failed.value)  # what was tried
     with pytest.raises(InputError, match="quality"):
         sdcodec.encode(crop256, EncodeOptions(quality=101))
 

@@ -193,20 +193,29 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
         return _fit(analysis, opts)
     height, width = analysis.reference.shape[:2]
     low = _budget(analysis, opts) * 8 / (width * height) <= DOWNSCALE_BPP
-    fits, failure = [], None
+    fits, smallest = [], []
     for factor in (1, *DOWNSCALES):
         if fits and (factor != DOWNSCALES[0] or not low):
             break
         try:
             scaled = analysis if factor == 1 else rescaled(analysis, factor, opts)
             fits.append(_fit(scaled, opts))
-        except InputError as exc:
-            failure = failure or exc  # the message for the image's own size
+        except _Unfit as exc:
+            smallest.append(f"{exc.smallest} bytes" + (f" at 1/{factor} size" if factor > 1 else ""))
     if not fits:
-        raise failure
+        raise InputError(f"cannot fit in {int(_budget(analysis, opts))} bytes: the smallest "
+                         f"file at quality 0 is {', '.join(smallest)}")  # fmt: skip
     if len(fits) == 1:
         return fits[0]
     return min(fits, key=lambda f: _error(analysis, f.data) / (1 + DOWNSCALE_BIAS * (f.downscale > 1)))
+
+
+class _Unfit(InputError):
+    """Not even quality 0 fits; ``smallest`` is its size (fit names every size it tried)."""
+
+    def __init__(self, budget: int, smallest: int) -> None:
+        super().__init__(f"cannot fit in {budget} bytes: the smallest file at quality 0 is {smallest} bytes")
+        self.smallest = smallest
 
 
 def _fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
@@ -231,9 +240,7 @@ def _fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
         return cache[q]
 
     if len(at(0)) > budget:
-        raise InputError(
-            f"cannot fit in {int(budget)} bytes: the smallest file at quality 0 is {len(at(0))} bytes"
-        )
+        raise _Unfit(int(budget), len(at(0)))
     if not opts.refine:
         q = _highest(lambda q: len(at(q)) <= budget, 100)
         return Fit(at(q, final=True), q, analysis.factor)
