@@ -39,6 +39,7 @@ def main() -> None:
                    help="comma-separated values of refine, ratecontrol or distortion.NAME")  # fmt: skip
     p.add_argument("--structure", default=str(EncodeOptions().refine_structure),
                    help="comma-separated structure weights (--structure of sdcodec encode)")  # fmt: skip
+    p.add_argument("--downscale", type=int, help="code at 1/K size (--downscale of sdcodec encode)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = p.parse_args()
     if a.threads:
@@ -50,7 +51,9 @@ def main() -> None:
         name, _, values = a.set.partition("=")
         module = next((m for m in (refine, ratecontrol, distortion) if hasattr(m, name)), refine)
     kind = type(getattr(module, name, None))
-    if kind not in (int, float) or not values:
+    if kind is bool:  # 0 / 1
+        kind = lambda v: bool(int(v))  # noqa: E731
+    elif kind not in (int, float) or not values:
         p.error(f"--set: {name} is not a number constant of refine, ratecontrol or distortion")
     for value, structure, steps, bpp in itertools.product(
         (kind(v) for v in values.split(",")),
@@ -65,7 +68,8 @@ def main() -> None:
             ref = np.asarray(im)
             t = time.perf_counter()
             try:
-                data = sdcodec.encode(im, EncodeOptions(target_bpp=bpp, refine=steps, refine_structure=structure))
+                data = sdcodec.encode(im, EncodeOptions(target_bpp=bpp, refine=steps, refine_structure=structure,
+                                                            downscale=a.downscale))
             except InputError as exc:  # a small image cannot get down to a low rate
                 print(f"  {Path(path).name}: {exc}", flush=True)
                 continue

@@ -495,10 +495,24 @@ def decode(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
     """Decode the bytes of a .sdc file into a Pillow image of the original size."""
+    f, rgb = decode_coded(data, models_dir=models_dir, device=device, max_pixels=max_pixels)
+    hd = f.header
+    alpha = decode_plane(f.alpha, hd.height, hd.width) if f.alpha is not None else None
+    return imageio.finish(rgb, hd.width, hd.height, hd.mode, alpha, f.icc)
+
+
+def decode_coded(
+    data: bytes,
+    *,
+    models_dir: str | None = None,
+    device: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[SdcFile, np.ndarray]:
+    """The parsed file and the (coded height, coded width, 3) uint8 image its latent decodes
+    to, before an RSMP file's resampling (the image itself for any other file)."""
     f = bitstream.read(data, max_pixels)
     hd = f.header
     latent = decode_latent(f, device)
-    alpha = decode_plane(f.alpha, hd.height, hd.width) if f.alpha is not None else None
     spec = models.by_id(hd.model_id)
     if hd.decode.denoiser:
         from . import denoise
@@ -506,8 +520,8 @@ def decode(
         d = hd.decode
         latent = denoise.apply(spec, latent, d.denoiser, d.steps, d.strength, models_dir, device)
     decoder = models.load(spec, "decoder", models_dir, device)
-    rgb = decoder.decode(latent)
-    return imageio.finish(rgb, hd.width, hd.height, hd.mode, alpha, f.icc, f.coded_size())
+    width, height = f.coded_size()
+    return f, np.rint(decoder.decode(latent)[:height, :width] * 255.0).astype(np.uint8)
 
 
 def info(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:

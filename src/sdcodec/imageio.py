@@ -113,15 +113,12 @@ def pad(rgb: np.ndarray, multiple: int) -> np.ndarray:
 
 
 def finish(
-    rgb: np.ndarray, width: int, height: int, mode: str, alpha: np.ndarray | None, icc: bytes | None,
-    coded: tuple[int, int] | None = None,
-) -> Image.Image:  # fmt: skip
-    """Decoded (H', W', 3) float in [0, 1] → a Pillow image of the original size and mode
-    (an image coded at the smaller (width, height) ``coded`` resampled to it)."""
-    cw, ch = coded or (width, height)
-    out = np.rint(rgb[:ch, :cw] * 255.0).astype(np.uint8)
-    im = Image.fromarray(out, "RGB")
-    if (cw, ch) != (width, height):
+    rgb: np.ndarray, width: int, height: int, mode: str, alpha: np.ndarray | None, icc: bytes | None
+) -> Image.Image:
+    """Decoded (h, w, 3) uint8 → a Pillow image of the original size and mode (an image
+    coded smaller, an RSMP file's, Lanczos-resampled to it)."""
+    im = Image.fromarray(rgb, "RGB")
+    if im.size != (width, height):
         im = im.resize((width, height), Image.LANCZOS)
     if mode.startswith("L"):
         im = im.convert("L")
