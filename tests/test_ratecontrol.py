@@ -201,3 +201,22 @@ def test_a_downscaled_file_keeps_alpha_exact_and_the_mode(crop256):
     assert sdcodec.info(data)["coded"] == {"width": 51, "height": 34, "factor": 2}
     grey = sdcodec.decode(sdcodec.encode(Image.fromarray(a[..., 0], "L"), EncodeOptions(quality=30, downscale=3)))
     assert (grey.size, grey.mode) == ((101, 67), "L")
+
+
+def test_refined_low_budgets_refine_only_the_size_the_unrefined_files_pick(crop256, monkeypatch):
+    """Refinement is slow: the two sizes are compared unrefined, and only the kept one is
+    refined (the same file as refining that size alone)."""
+    from sdcodec.learned import refine
+
+    budget = int(0.05 * 256 * 256 / 8)
+    plain = [sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, downscale=k)) for k in (1, 2)]
+    errors = [np.mean((np.asarray(sdcodec.decode(d), float) - np.asarray(crop256, float)) ** 2) for d in plain]
+    pick = (1, 2)[int(errors[1] <= (1 + ratecontrol.DOWNSCALE_BIAS) * errors[0])]
+    sizes, run = [], refine.refine
+    monkeypatch.setattr(refine, "refine", lambda *a, **k: sizes.append(a[3].shape[:2]) or run(*a, **k))
+    chosen = sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, refine=2))
+    assert set(sizes) == {(256 // pick, 256 // pick)}  # one size refined
+    monkeypatch.undo()
+    assert sdcodec.info(chosen)["coded"]["factor"] == pick
+    assert chosen == sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, refine=2, downscale=pick))
+    assert chosen not in plain  # refined

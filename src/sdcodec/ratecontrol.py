@@ -41,7 +41,8 @@ out more than REFINE_RETRY under it (the better of the two is kept). A file neve
 Below DOWNSCALE_BPP the search also codes the image at half its width and height (format
 2.1's RSMP section; Lanczos back up at decode) and keeps it unless it decodes more than
 DOWNSCALE_BIAS further in squared error (sharper at the half size, it looks better than its
-PSNR says), and a budget under the image's smallest file is met at 1/2, else 1/4 of its
+PSNR says; with ``--refine`` the two are compared unrefined and only the kept one is
+refined), and a budget under the image's smallest file is met at 1/2, else 1/4 of its
 size; only when even that fails is it an error. ``downscale`` set by the caller turns this off.
 """
 
@@ -114,6 +115,10 @@ DOWNSCALE_BPP = 0.06
 # image would be 24.85 / −35.4 / 7.54). On the 4 of 8 training photos (BSDS500, ImageNet,
 # SUN) that reach 0.05 at full size, 0 keeps half on 2, anything from 0.03 on all 4 (+2.5
 # SSIMULACRA2, +0.03 JOD, −0.02 dB)
+# Refined, the two sizes are compared before refinement and only the kept one is refined:
+# on Kodak at 0.05 bpp the unrefined files pick the size the refined ones would on 22 of 24
+# images (kodim04 and 09 go to full size), 24.39 dB / −37.7 / 7.431 JOD against 24.37 /
+# −37.4 / 7.437 (BENCHMARKS.md, session 20), in about half the time (one size refined)
 DOWNSCALE_BIAS = 0.1
 DOWNSCALES = (2, 4)
 
@@ -186,28 +191,29 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
     """The best file under the budget; with ``downscale`` left to the encoder, also (under
     DOWNSCALE_BPP, or where the image's own size cannot fit) the image at 1/2 of its size,
     then 1/4 if that does not fit either: the smaller size is kept unless it decodes more than
-    DOWNSCALE_BIAS further."""
+    DOWNSCALE_BIAS further. With refinement the sizes are compared unrefined, and only the
+    kept one is refined (DOWNSCALE_BIAS)."""
     from .codec import rescaled
 
     if opts.downscale is not None or analysis.factor != 1:
         return _fit(analysis, opts)
     height, width = analysis.reference.shape[:2]
     low = _budget(analysis, opts) * 8 / (width * height) <= DOWNSCALE_BPP
+    quick = replace(opts, refine=0) if low else opts
     fits, smallest = [], []
     for factor in (1, *DOWNSCALES):
         if fits and (factor != DOWNSCALES[0] or not low):
             break
         try:
             scaled = analysis if factor == 1 else rescaled(analysis, factor, opts)
-            fits.append(_fit(scaled, opts))
+            fits.append((scaled, _fit(scaled, quick)))
         except _Unfit as exc:
             smallest.append(f"{exc.smallest} bytes" + (f" at 1/{factor} size" if factor > 1 else ""))
     if not fits:
         raise InputError(f"cannot fit in {int(_budget(analysis, opts))} bytes: the smallest "
                          f"file at quality 0 is {', '.join(smallest)}")  # fmt: skip
-    if len(fits) == 1:
-        return fits[0]
-    return min(fits, key=lambda f: _error(analysis, f.data) / (1 + DOWNSCALE_BIAS * (f.downscale > 1)))
+    scaled, found = min(fits, key=lambda f: _error(analysis, f[1].data) / (1 + DOWNSCALE_BIAS * (f[1].downscale > 1)))
+    return found if quick is opts else _fit(scaled, opts)
 
 
 class _Unfit(InputError):
