@@ -177,10 +177,14 @@ def test_a_budget_under_the_smallest_file_is_met_at_a_smaller_size(crop256, tmp_
     assert sdcodec.decode(data).size == (256, 256)
 
 
-def test_low_budgets_keep_half_the_size_unless_it_decodes_much_further(crop256):
+def test_low_budgets_keep_half_the_size_unless_it_decodes_much_further(crop256, monkeypatch):
     budget = int(0.05 * 256 * 256 / 8)
     assert 0.05 <= ratecontrol.DOWNSCALE_BPP
+    searches, run = [], ratecontrol._fit
+    monkeypatch.setattr(ratecontrol, "_fit", lambda an, o: searches.append(an.factor) or run(an, o))
     chosen = sdcodec.encode(crop256, EncodeOptions(max_bytes=budget))
+    assert searches == [1, 2]  # each size searched once
+    monkeypatch.undo()
     files = [sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, downscale=k)) for k in (1, 2)]
     errors = [np.mean((np.asarray(sdcodec.decode(d), float) - np.asarray(crop256, float)) ** 2) for d in files]
     assert all(len(d) <= budget for d in files)

@@ -199,7 +199,7 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
         return _fit(analysis, opts)
     height, width = analysis.reference.shape[:2]
     low = _budget(analysis, opts) * 8 / (width * height) <= DOWNSCALE_BPP
-    quick = replace(opts, refine=0) if low else opts
+    quick = replace(opts, refine=0) if low and opts.refine else opts
     fits, smallest = [], []
     for factor in (1, *DOWNSCALES):
         if fits and (factor != DOWNSCALES[0] or not low):
