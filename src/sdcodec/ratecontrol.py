@@ -212,7 +212,9 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
     if not fits:
         raise InputError(f"cannot fit in {int(_budget(analysis, opts))} bytes: the smallest "
                          f"file at quality 0 is {', '.join(smallest)}")  # fmt: skip
-    scaled, found = min(fits, key=lambda f: _error(analysis, f[1].data) / (1 + DOWNSCALE_BIAS * (f[1].downscale > 1)))
+    # (one size: no decode to compare)
+    scaled, found = fits[0] if len(fits) == 1 else min(
+        fits, key=lambda f: _error(analysis, f[1].data) / (1 + DOWNSCALE_BIAS * (f[1].downscale > 1)))
     return found if quick is opts else _fit(scaled, opts)
 
 
