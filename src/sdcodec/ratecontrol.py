@@ -199,7 +199,8 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
         return _fit(analysis, opts)
     height, width = analysis.reference.shape[:2]
     low = _budget(analysis, opts) * 8 / (width * height) <= DOWNSCALE_BPP
-    quick = replace(opts, refine=0) if low and opts.refine else opts
+    deciding = low and bool(opts.refine)  # the sizes compared unrefined, the kept one refined after
+    quick = replace(opts, refine=0) if deciding else opts
     fits, smallest = [], []
     for factor in (1, *DOWNSCALES):
         if fits and (factor != DOWNSCALES[0] or not low):
@@ -210,20 +211,23 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
         except _Unfit as exc:
             smallest.append(f"{exc.smallest} bytes" + (f" at 1/{factor} size" if factor > 1 else ""))
     if not fits:
-        raise InputError(f"cannot fit in {int(_budget(analysis, opts))} bytes: the smallest "
-                         f"file at quality 0 is {', '.join(smallest)}")  # fmt: skip
+        raise InputError(_unfit_message(int(_budget(analysis, opts)), ", ".join(smallest)))
     # (one size: no decode to compare)
     scaled, found = fits[0] if len(fits) == 1 else min(
         fits, key=lambda f: _error(analysis, f[1].data) / (1 + DOWNSCALE_BIAS * (f[1].downscale > 1)))
-    return found if quick is opts else _fit(scaled, opts)
+    return _fit(scaled, opts) if deciding else found
 
 
 class _Unfit(InputError):
     """Not even quality 0 fits; ``smallest`` is its size (fit names every size it tried)."""
 
     def __init__(self, budget: int, smallest: int) -> None:
-        super().__init__(f"cannot fit in {budget} bytes: the smallest file at quality 0 is {smallest} bytes")
+        super().__init__(_unfit_message(budget, f"{smallest} bytes"))
         self.smallest = smallest
+
+
+def _unfit_message(budget: int, smallest: str) -> str:
+    return f"cannot fit in {budget} bytes: the smallest file at quality 0 is {smallest}"
 
 
 def _fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
