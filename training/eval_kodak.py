@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from sdcodec import imageio, models
-from sdcodec.bench.metrics import ssimulacra2
+from sdcodec.bench.metrics import jod, ssimulacra2
 from sdcodec.learned import load_file
 from sdcodec.learned.coding import compress, decompress
 
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", default="kodim01,kodim03,kodim05,kodim07,kodim15,kodim19,kodim21,kodim23")
     p.add_argument("--levels", default="0,1,2,3,4,5,6,7")
     p.add_argument("--ssimulacra2", action="store_true", help="add SSIMULACRA2 (the bench's metric)")
+    p.add_argument("--jod", action="store_true", help="add ColorVideoVDP's JOD (the bench's metric)")
     p.add_argument("--restorer", type=Path,
                    help="a restorer (.safetensors, or final.pt of a train_restorer.py run): adds PSNR after it")
     a = p.parse_args(argv)
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             restorer = restore.build(**config)
             restorer.load_state_dict(torch.load(a.restorer, weights_only=True))
             restorer.eval()
+    # SSIMULACRA2 is computed whenever JOD is, so each metric keeps its column
+    perceptual = ["SSIMULACRA2", "JOD"][: 2 if a.jod else 1 if a.ssimulacra2 else 0]
     codec = load_file(a.weights, device="cpu")
     spec = models.by_name("taef2")
     enc, dec = models.load(spec, "encoder"), models.load(spec, "decoder")
@@ -59,30 +62,30 @@ def main(argv: list[str] | None = None) -> int:
         lat = enc.encode(imageio.pad(im, 8).astype(np.float32) / 255)
         ref = im.astype(np.float64)
 
-        def psnr(latent, h=h, w=w, ref=ref, im=im, ss2=None):
+        def psnr(latent, h=h, w=w, ref=ref, im=im, seen=None):
             out = np.round(dec.decode(latent)[:h, :w] * 255)
-            if ss2 is not None:
-                ss2.append(ssimulacra2(im, out.astype(np.uint8)))
+            if seen is not None:  # the perceptual metrics asked for, in the table's order
+                seen += [f(im, out.astype(np.uint8)) for f in (ssimulacra2, jod)[: len(perceptual)]]
             return 10 * np.log10(255**2 / np.mean((out - ref) ** 2))
 
         base.append(psnr(lat))
         for lv in levels:
             data = compress(codec, lat, lv)
             rec = decompress(codec, data, *lat.shape[1:], lv)
-            ss2 = [] if a.ssimulacra2 else None
-            row = [8 * len(data) / (h * w), psnr(rec, ss2=ss2), *(ss2 or [])]
+            seen = [] if perceptual else None
+            row = [8 * len(data) / (h * w), psnr(rec, seen=seen), *(seen or [])]
             if restorer is not None:
                 with torch.no_grad():
                     row.append(psnr(restorer(torch.from_numpy(rec)[None])[0].numpy()))
             res[lv].append(row)
     print(f"TAEF2 ceiling {np.mean(base):.2f} dB on {len(base)} images")
     extra = " with the restorer |" if restorer is not None else ""
-    extra += " SSIMULACRA2 |" if a.ssimulacra2 else ""
+    extra += "".join(f" {m} |" for m in perceptual)
     print(f"| level | bpp | PSNR dB |{extra}\n|---|---|---|{'---|' * extra.count('|')}")
     for lv, rows in res.items():
         m = np.array(rows).mean(axis=0)
         after = f" {m[-1]:.2f} ({m[-1] - m[1]:+.2f}) |" if restorer is not None else ""
-        after += f" {m[2]:.1f} |" if a.ssimulacra2 else ""
+        after += "".join(f" {v:.{d}f} |" for v, d in zip(m[2 : 2 + len(perceptual)], (1, 3), strict=True))
         print(f"| {lv:g} | {m[0]:.3f} | {m[1]:.2f} |{after}")
     return 0
 

@@ -33,7 +33,7 @@ import torch
 from train_latent_codec import HOLDOUT, log  # the same held-out crops and log format
 
 from sdcodec.codec import DEFAULT_STRUCTURE
-from sdcodec.learned import coding, distortion, intnet, load, tables
+from sdcodec.learned import coding, distortion, intnet, load, refine, tables
 from sdcodec.models import by_name
 from sdcodec.models import load as load_autoencoder
 from sdcodec.models.registry import codec_by_name
@@ -41,9 +41,13 @@ from sdcodec.models.registry import codec_by_name
 TRAINED = ("g_s.", "g_s_skip.")
 
 
-def make_symbols(codec, latents: np.ndarray, rows: np.ndarray, levels: list[float], out: Path) -> None:
+def make_symbols(codec, latents: np.ndarray, rows: np.ndarray, levels: list[float], out: Path,
+                 crops: np.ndarray | None = None, refine_steps: int = 0) -> None:  # fmt: skip
     """ŷ / gain and bits per pixel of the crops ``rows`` at every level, exactly as encoded
-    (the integer probability model makes this ≈0.13 s per crop and level on this CPU)."""
+    (the integer probability model makes this ≈0.13 s per crop and level on this CPU).
+    With ``refine_steps`` the symbols are what ``--refine`` writes (no byte cap, the default
+    structural weight, no restorer): a synthesis trained on the analysis's own ŷ meets
+    other symbols in every refined file."""
     path, bpath = out / "symbols.npy", out / "bpp.npy"
     if path.exists() and bpath.exists():
         return
@@ -54,11 +58,18 @@ def make_symbols(codec, latents: np.ndarray, rows: np.ndarray, levels: list[floa
     bpp = np.zeros((len(rows), len(levels)), np.float32)
     counts = codec.y_counts.astype(np.float64)
     log2p = np.log2(counts) - np.log2(counts.sum(axis=1, keepdims=True))
+    decoder = None
+    if refine_steps:
+        decoder = load_autoencoder(by_name("taef2"), "decoder", device="cpu")
     t0 = time.time()
     for i, row in enumerate(rows):
         lat = np.asarray(latents[row], np.float32)
         for j, lv in enumerate(levels):
-            _, r_sym, mu, idx, _ = coding.analyse(codec, lat, lv)
+            z_sym, r_sym, mu, idx, r = coding.analyse(codec, lat, lv)
+            if refine_steps:
+                r_sym = refine.refine(codec, decoder, None, np.asarray(crops[row]), r, mu, idx, lv,
+                                      refine_steps, z_sym=z_sym, structure=DEFAULT_STRUCTURE)  # fmt: skip
+                mu, idx = coding.symbol_params(codec, z_sym, r_sym)  # a context model's μ follows them
             y_hat = (r_sym + mu / float(1 << intnet.FRAC)) / coding._gain(codec, lv).numpy()
             sym[i, j] = y_hat
             k = np.clip(r_sym + tables.Y_RANGE, 0, 2 * tables.Y_RANGE)
@@ -84,14 +95,20 @@ def batch(sym, bpp, crops, rows, rng, n: int, train_n: int, crop: int):
     return y, img, (oy, ox, cl), bpp[idx, lv]
 
 
-def pixel_error(net, decoder, y, img, window, weights) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample (MSE, MSE + w · structural term) of the decoded windows."""
+def pixel_error(net, decoder, y, img, window, weights, bands=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample (MSE, MSE + w · structural term + band · the luma band's squared error)
+    of the decoded windows: refinement's error (distortion.tile_error) per pixel."""
     oy, ox, cl = window
     lat = net.synthesis(y)[:, :, oy : oy + cl, ox : ox + cl]
     rec = decoder(lat)
     mse = ((rec - img) ** 2).mean(dim=(1, 2, 3))
     ssim = torch.stack([distortion.ssim_error(rec[i : i + 1], img[i : i + 1]) for i in range(len(rec))])
-    return mse, mse + torch.as_tensor(weights, dtype=mse.dtype) * ssim
+    err = mse + torch.as_tensor(weights, dtype=mse.dtype) * ssim
+    if bands is not None and any(bands):
+        per = img[0].numel()
+        band = torch.stack([distortion._band_sse(rec[i : i + 1] - img[i : i + 1]) / per for i in range(len(rec))])
+        err = err + torch.as_tensor(bands, dtype=mse.dtype) * band
+    return mse, err
 
 
 def evaluate(net, decoder, sym, bpp, crops, rows, first: int) -> str:
@@ -124,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--eval-every", type=int, default=2000, help="steps between held-out evaluations")
+    p.add_argument("--refine", type=int, default=0,
+                   help="make the symbols with this many refinement steps (0: the analysis's own)")
+    p.add_argument("--band", action="store_true",
+                   help="add refinement's luma band term (distortion.band_at each crop's bpp) to the loss")
     p.add_argument("--decoder-lr", type=float, default=0.0,
                    help="also fine-tune TAEF2's decoder at this rate (0: frozen)")
     a = p.parse_args(argv)
@@ -138,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     total = latents.shape[0] - HOLDOUT
     train_n = min(a.crops, total)
     rows = np.concatenate([np.linspace(0, total - 1, train_n).round().astype(int), np.arange(total, total + HOLDOUT)])
-    make_symbols(codec, latents, rows, levels, a.out)
+    make_symbols(codec, latents, rows, levels, a.out, crops, a.refine)
     # the last 16 held-out crops, every time: lc5's and lc6's logs end with a "final
     # holdout" over all 64, which does not compare with their other holdout lines
     held = train_n + HOLDOUT - 16
@@ -185,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             g["lr"] = g["base"] if frac < 0.8 else g["base"] / 3
         y, img, win, b = batch(sym, bpp, crops, rows, rng, a.batch, train_n, a.crop)
         wts = [distortion.weight_at(a.structure, float(v)) for v in b]
-        mse, err = pixel_error(net, decoder, y, img, win, wts)
+        bands = [distortion.band_at(float(v)) for v in b] if a.band else None
+        mse, err = pixel_error(net, decoder, y, img, win, wts, bands)
         loss = torch.log(err).mean()
         opt.zero_grad()
         loss.backward()
