@@ -410,3 +410,40 @@ def test_tiny_and_odd_images_refine_quietly(size, mode):
         capped = sdcodec.encode(im, EncodeOptions(refine=3, max_bytes=len(data) + 50))
     out = sdcodec.decode(data)
     assert out.size == im.size and out.mode == im.mode and len(capped) <= len(data) + 50
+
+
+def test_refinements_adam_is_torchs_to_the_bit():
+    """refine._Adam stands in for torch.optim.Adam (whose first use imports torch._dynamo,
+    1.2 s per process): the same iterates, bit for bit, at a changing learning rate."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    start = torch.randn(4, 8, 8, generator=gen)
+    ours, theirs = start.clone().requires_grad_(True), start.clone().requires_grad_(True)
+    mine = refine._Adam(ours, refine.LEARNING_RATE, refine.BETAS)
+    ref = torch.optim.Adam([theirs], lr=refine.LEARNING_RATE, betas=refine.BETAS)
+    for step in range(12):
+        grad = torch.randn(start.shape, generator=gen) * 10.0 ** (step % 3 - 1)
+        lr = refine.LEARNING_RATE * (1 - step / 13)
+        ours.grad, theirs.grad = grad.clone(), grad.clone()
+        mine.lr = lr
+        ref.param_groups[0]["lr"] = lr
+        mine.step()
+        ref.step()
+        assert torch.equal(ours, theirs), step
+
+
+def test_refining_does_not_import_torch_dynamo(kodak):
+    """The whole of a refined encode, in a fresh process: no torch._dynamo (1.2 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import sdcodec; from PIL import Image; "
+        f"im = Image.open({str(kodak / 'kodim23.png')!r}).convert('RGB').crop((0, 0, 64, 64)); "
+        "sdcodec.encode(im, sdcodec.EncodeOptions(refine=2, max_bytes=300)); "
+        "print('torch._dynamo' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
