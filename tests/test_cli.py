@@ -69,7 +69,7 @@ def test_cli_roundtrip_full_size(kodak, tmp_path, image, capsys):
     assert main(["info", str(tmp_path / f"{image}-learned.sdc")]) == 0
     hdr = json.loads(capsys.readouterr().out)
     assert hdr["quantizer"]["name"] == "learned" and hdr["quantizer"]["codec"]["name"] in ("lc1", "lc6")
-    assert hdr["coder"]["name"] == "hyperprior" and hdr["format_version"] == "2.1"
+    assert hdr["coder"]["name"] == "hyperprior" and hdr["format_version"] == "2.2"
 
 
 def test_default_output_names_and_many_files(tmp_path, crop, capsys):

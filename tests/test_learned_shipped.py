@@ -29,10 +29,11 @@ def test_shipped_weights_size():
     rs2 0.48 MB each, lc3 2.49 MB (int8, only what differs from lc1), lc4 1.89 MB (its
     integer context networks only; 16-bit weights: 7-bit ones cost 4% of y's bits) and lc5
     1.65 MB (its synthesis only, int8) took it to 15.1 MB, lc6 (1.63 MB, the same for
-    lc1's symbols) to 16.7 MB. This keeps it from growing further unnoticed."""
+    lc1's symbols) to 16.7 MB, lc7 (1.65 MB, lc5 trained on) to 18.3 MB. This keeps it from
+    growing further unnoticed."""
     files = [*models.registry.CODECS, *models.registry.RESTORERS]
     total = sum((learned.WEIGHTS_DIR / x.file).stat().st_size for x in files)
-    assert total < 16_700_000
+    assert total < 18_400_000
 
 
 @pytest.mark.parametrize(

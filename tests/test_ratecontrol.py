@@ -120,15 +120,15 @@ def test_learned_quality_is_monotonic_and_fits(crop256, codec):
 
 
 @pytest.mark.parametrize("refined", [False, True], ids=["plain", "refined"])
-def test_default_ladder_hands_over_from_lc6_to_lc5(crop256, refined):
-    """Without --codec the dial walks lc6 (lc1's symbols), then lc5 (lc4's symbols, where
+def test_default_ladder_hands_over_from_lc6_to_lc7(crop256, refined):
+    """Without --codec the dial walks lc6 (lc1's symbols), then lc7 (lc4's symbols, where
     lc1 saturates), then the scalar steps; sizes grow across both hand-overs as the search
     sees them (for refined files, the unrefined size times REFINED_SIZE), and quality at
-    the top of lc5's range is above lc6's top."""
+    the top of lc7's range is above lc6's top."""
     an = analyze(crop256)
     ladder = ratecontrol.REFINED_LADDER if refined else ratecontrol.LEARNED_LADDER
-    (_, _, lc6_top, _, _), (_, lc5_from, lc5_top, _, _) = ladder
-    qs = [0, lc6_top // 2, lc6_top, lc5_from, (lc5_from + lc5_top) // 2, lc5_top, lc5_top + 1, 100]
+    (_, _, lc6_top, _, _), (_, lc7_from, lc7_top, _, _) = ladder
+    qs = [0, lc6_top // 2, lc6_top, lc7_from, (lc7_from + lc7_top) // 2, lc7_top, lc7_top + 1, 100]
     sizes, names, quality = [], [], []
     for q in qs:
         opts = ratecontrol.resolve_quality(EncodeOptions(quality=q), an, refined)
@@ -138,7 +138,7 @@ def test_default_ladder_hands_over_from_lc6_to_lc5(crop256, refined):
         ratio = np.interp(q, *zip(*ratecontrol.REFINED_SIZE, strict=True)) if refined and q <= 90 else 1
         sizes.append(len(data) * ratio)
         quality.append(psnr(crop256, sdcodec.decode(data)))
-    assert names == ["lc6"] * 3 + ["lc5"] * 3 + ["scalar"] * 2
+    assert names == ["lc6"] * 3 + ["lc7"] * 3 + ["scalar"] * 2
     assert sizes == sorted(sizes), sizes
     assert quality[5] > quality[2] + 1.0, quality
 

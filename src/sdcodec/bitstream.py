@@ -4,7 +4,7 @@ Two layouts share the signature: 1.x (four-letter tags, u32 lengths, an END sect
 writer up to sdcodec's format 1.8) and 2.x (one-letter tags, varint lengths, DATA last, 4-byte
 fingerprints, decode settings only for the U-Net denoiser), 55 bytes smaller for a learned
 file: at 0.05 bpp on a 768×512 image that is 2% of the file, on a 192×128 thumbnail 14%.
-Both are read; ``write`` writes 2.1 unless asked for 1.8 (for readers before 2.0).
+Both are read; ``write`` writes 2.2 unless asked for 1.9 (the 1.x layout, for readers before 2.0).
 
 The parser trusts no byte: every length is checked against what remains before it
 is sliced, the declared image size is checked against a pixel limit before anything
@@ -33,12 +33,13 @@ from .quant import AffineMap, QuantizerId, QuantParams
 
 MAGIC = b"\x89SDC\r\n\x1a\n"
 MAJOR = 2  # what write() writes
-MINOR = 1
+MINOR = 2
 # 1.1 added the scalar quantizer (3) and the ctx coder (2); 1.2 the learned quantizer (4)
 # with the hyperprior coder (3); 1.3–1.8 new registry ids only (denoisers 2, 3; learned
 # codecs 2, 3, 4, 5). 2.0 the compact layout, the same ids; 2.1 the RSMP section (an image
-# coded at a fraction of its size). Older files still read.
-MINOR_V1 = 8
+# coded at a fraction of its size); 2.2 (1.9 in the 1.x layout) learned codec 6. Older files
+# still read.
+MINOR_V1 = 9
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS default
 MAX_ICC_BYTES = 16 << 20
 MAX_SOURCE_MODE_LEN = 16
@@ -184,7 +185,7 @@ def _pack_quant(q: QuantParams, channels: int, major: int = MAJOR) -> bytes:
 
 
 def write(f: SdcFile, major: int = MAJOR) -> bytes:
-    """The file's bytes in layout 2.1, or with ``major=1`` in 1.8 (for readers before 2.0)."""
+    """The file's bytes in layout 2.2, or with ``major=1`` in 1.9 (for readers before 2.0)."""
     spec = by_id(f.header.model_id)
     if spec is None:
         raise FormatError(f"unknown model id {f.header.model_id}")

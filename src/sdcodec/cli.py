@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quality",
         type=int,
         metavar="Q",
-        help="0..100: the learned codecs' rate (lc6, then lc5 from 41, a lower lc5 level with --refine, "
+        help="0..100: the learned codecs' rate (lc6, then lc7 from 41, a lower lc7 level with --refine, "
         "scalar steps above 90; --codec: that codec's levels only); with a hand-made --mode, "
         "one ladder of palette sizes up to 60 and scalar steps above (overrides --mode/-k/--step)",
     )
