@@ -39,7 +39,7 @@ def test_shipped_weights_size():
 @pytest.mark.parametrize(
     "name",
     ["v1_2_learned_l1", "v1_2_learned_l5", "v1_5_learned_lc3", "v1_6_learned_lc4", "v1_7_learned_lc5",
-     "v1_8_learned_lc6", "v2_0_learned_lc6", "v2_1_learned_lc6_half"],
+     "v1_8_learned_lc6", "v2_0_learned_lc6", "v2_1_learned_lc6_half", "v2_2_learned_lc7"],
 )
 def test_golden_files_decode_to_their_symbols_on_every_path(name):
     data = (GOLDEN / f"{name}.sdc").read_bytes()

@@ -8,7 +8,8 @@ v1_0_* were written by sdcodec 0.1.0 (format 1.0), v1_1_* by the 1.1 writer, v1_
 by the 1.2 writer (this script, with the entries it then had), v1_5_learned_lc3 by the 1.5
 writer, v1_6_learned_lc4 by the 1.6 writer, v1_7_learned_lc5 by the 1.7 writer, v1_8_learned_lc6
 by the 1.8 writer, v2_0_learned_lc6 (kodim23 cropped to 300, 100, 396, 164; lc6 level 2) by
-the 2.0 writer.
+the 2.0 writer, v2_1_learned_lc6_half (cropped to 300, 100, 397, 163; lc6 level 2 at 1/2) by
+the 2.1 writer.
 """
 
 from pathlib import Path
@@ -25,10 +26,10 @@ KODAK = HERE.parents[2] / "shared" / "data" / "kodak"
 
 
 def main() -> None:
-    # 97×63 at 1/2: a 49×32 coded image (ceil), a 4×7 latent
-    im = Image.open(KODAK / "kodim23.png").convert("RGB").crop((300, 100, 397, 163))
-    for name, codec, level, factor in (("v2_1_learned_lc6_half", "lc6", 2.0, 2),):
-        opts = sdcodec.EncodeOptions(mode="learned", codec=codec, level=level, downscale=factor)
+    # v2_0's crop; restore=False: the encoder's choice of lc5 (lc7's fallback) left out
+    im = Image.open(KODAK / "kodim23.png").convert("RGB").crop((300, 100, 396, 164))
+    for name, codec, level, factor in (("v2_2_learned_lc7", "lc7", 2.0, 1),):
+        opts = sdcodec.EncodeOptions(mode="learned", codec=codec, level=level, downscale=factor, restore=False)
         data = sdcodec.encode(im, opts)
         (HERE / f"{name}.sdc").write_bytes(data)
         f = bitstream.read(data)
