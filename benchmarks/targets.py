@@ -16,11 +16,12 @@ per-image counts (paired.py lists the images).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from paired import rows  # noqa: E402  (a sibling script, not a package)
+from paired import rows as read_rows  # noqa: E402  (a sibling script, not a package)
 
 # the issue's eight images and its starting point there: the best hand-made latent coding
 # and AVIF at the same sizes, PSNR dB
@@ -40,6 +41,7 @@ def _cells(m: dict[str, float]) -> str:
 
 def check(csv: str, sdc: str, rates: list[float]) -> list[tuple[str, ...]]:
     """One (rate, against, images, sdc, other, target, verdict) row per comparison."""
+    rows = functools.cache(read_rows)  # each (side, rate) read once, however often compared
     out = []
     for rate in rates:
         ours = rows(f"{csv}:{sdc}", rate)
