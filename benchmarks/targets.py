@@ -1,6 +1,7 @@
 """Issue 6's targets, checked on one bench run: a markdown table of what is met and what is not.
 
     python benchmarks/targets.py docs/bench/kodak-s22.csv --sdc sdc-refine
+    python benchmarks/targets.py docs/bench/kodak-s23.csv --sdc sdc-refine4 --baselines docs/bench/kodak-s22.csv
 
 - 0.10, 0.15, 0.25 bpp: sdc at least level with WebP and JPEG XL on SSIMULACRA2 and JOD
   (means over the images both reach; ``codec*``, shown where it differs: also the images
@@ -39,9 +40,11 @@ def _cells(m: dict[str, float]) -> str:
     return f"{m['psnr']:.2f} / {m['ssimulacra2']:.1f} / {m['jod']:.2f}"
 
 
-def check(csv: str, sdc: str, rates: list[float]) -> list[tuple[str, ...]]:
-    """One (rate, against, images, sdc, other, target, verdict) row per comparison."""
+def check(csv: str, sdc: str, rates: list[float], baselines: str | None = None) -> list[tuple[str, ...]]:
+    """One (rate, against, images, sdc, other, target, verdict) row per comparison; the other
+    codecs read from ``baselines`` (a run of them alone) where given, else from ``csv``."""
     rows = functools.cache(read_rows)  # each (side, rate) read once, however often compared
+    other = baselines or csv
     out = []
     for rate in rates:
         ours = rows(f"{csv}:{sdc}", rate)
@@ -51,9 +54,9 @@ def check(csv: str, sdc: str, rates: list[float]) -> list[tuple[str, ...]]:
             against = [(c, KEYS[1:], "level or ahead on SSIMULACRA2 and JOD")
                        for c in ("webp", "webp*", "jxl", "jxl*")]  # fmt: skip
         for codec, keys, target in against:
-            theirs = rows(f"{csv}:{codec}", rate)
+            theirs = rows(f"{other}:{codec}", rate)
             common = sorted(set(ours) & set(theirs))
-            if codec.endswith("*") and common == sorted(set(ours) & set(rows(f"{csv}:{codec[:-1]}", rate))):
+            if codec.endswith("*") and common == sorted(set(ours) & set(rows(f"{other}:{codec[:-1]}", rate))):
                 continue  # no downscaled run reached the rate where the codec itself did not
             if not common:
                 out.append((f"{rate:g}", codec, "0", "—", "—", target, "not measured"))
@@ -63,7 +66,7 @@ def check(csv: str, sdc: str, rates: list[float]) -> list[tuple[str, ...]]:
             met = all(a[k] > b[k] if strict else a[k] >= b[k] for k in keys)
             out.append((f"{rate:g}", codec, str(len(common)), _cells(a), _cells(b), target, "met" if met else "not met"))
         if rate in ISSUE_START:
-            theirs = rows(f"{csv}:avif", rate)
+            theirs = rows(f"{other}:avif", rate)
             common = sorted(set(ours) & set(theirs) & set(ISSUE_IMAGES))
             if not common:
                 out.append((f"{rate:g}", "avif", "0", "—", "—", "half the PSNR gap", "not measured"))
@@ -82,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("csv", help="a bench run's results.csv")
     p.add_argument("--sdc", default="sdc-refine", help="the sdc configuration's name in the run")
     p.add_argument("--rates", default="0.03,0.05,0.1,0.15,0.25")
+    p.add_argument("--baselines", help="read the other codecs from this results.csv instead")
     a = p.parse_args(argv)
-    table = check(a.csv, a.sdc, [float(r) for r in a.rates.split(",")])
+    table = check(a.csv, a.sdc, [float(r) for r in a.rates.split(",")], a.baselines)
     print("| bpp | against | images | sdc PSNR / SSIMULACRA2 / JOD | other | target | |")
     print("|---|---|---|---|---|---|---|")
     for row in table:

@@ -313,3 +313,12 @@ def test_targets_reads_a_run_as_the_issue_states_its_targets(tmp_path):
             row["psnr"] = 25.0
     save()
     assert targets.check(str(path), "sdc-refine", [0.05])[0][-1] == "not met"
+    # an sdc run alone, its baselines from another run's file
+    ours, out[:] = [r for r in out if r["codec"] == "sdc-refine"], [r for r in out if r["codec"] != "sdc-refine"]
+    save()
+    path, theirs = tmp_path / "sdc.csv", path
+    out[:] = ours
+    save()
+    assert targets.check(str(path), "sdc-refine", [0.25])[0][-1] == "not measured"
+    split = {(r[0], r[1]): r for r in targets.check(str(path), "sdc-refine", [0.05, 0.25], str(theirs))}
+    assert split["0.25", "webp"][-1] == "met" and split["0.05", "avif*"][-1] == "not met"

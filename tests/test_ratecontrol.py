@@ -107,7 +107,7 @@ def test_learned_quality_is_monotonic_and_fits(crop256, codec):
     spec = models.registry.codec_by_name(codec)
     sizes, quality = [], []
     for q in (0, 20, 40, 60, 80, 90, 100):
-        data = pack(an, ratecontrol.resolve_quality(EncodeOptions(quality=q, codec=codec), an))
+        data = pack(an, ratecontrol.resolve_quality(EncodeOptions(quality=q, codec=codec, refine=0), an))
         want = "learned" if q <= spec.quality_top else "scalar"
         assert sdcodec.info(data)["quantizer"]["name"] == want
         sizes.append(len(data))
@@ -115,7 +115,7 @@ def test_learned_quality_is_monotonic_and_fits(crop256, codec):
     assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
     assert quality[0] < quality[2] < quality[-1]
     for budget in (sizes[1], (sizes[2] + sizes[3]) // 2):
-        fit = ratecontrol.fit(an, EncodeOptions(max_bytes=budget, codec=codec))
+        fit = ratecontrol.fit(an, EncodeOptions(max_bytes=budget, codec=codec, refine=0))
         assert len(fit.data) <= budget and len(fit.data) > 0.85 * budget
 
 
@@ -166,7 +166,7 @@ def test_downscaled_file_decodes_at_the_image_size(crop256, tmp_path):
 
 def test_a_budget_under_the_smallest_file_is_met_at_a_smaller_size(crop256, tmp_path, capsys):
     an = analyze(crop256)
-    smallest = len(pack(an, ratecontrol.resolve_quality(EncodeOptions(quality=0), an)))
+    smallest = len(pack(an, ratecontrol.resolve_quality(EncodeOptions(quality=0, refine=0), an)))
     budget = smallest - 20
     with pytest.raises(InputError, match="cannot fit"):
         sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, downscale=1))
@@ -185,10 +185,10 @@ def test_low_budgets_keep_half_the_size_unless_it_decodes_much_further(crop256, 
     assert 0.05 <= ratecontrol.DOWNSCALE_BPP
     searches, run = [], ratecontrol._fit
     monkeypatch.setattr(ratecontrol, "_fit", lambda an, o: searches.append(an.factor) or run(an, o))
-    chosen = sdcodec.encode(crop256, EncodeOptions(max_bytes=budget))
+    chosen = sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, refine=0))  # the rule, unrefined
     assert searches == [1, 2]  # each size searched once
     monkeypatch.undo()
-    files = [sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, downscale=k)) for k in (1, 2)]
+    files = [sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, downscale=k, refine=0)) for k in (1, 2)]
     errors = [np.mean((np.asarray(sdcodec.decode(d), float) - np.asarray(crop256, float)) ** 2) for d in files]
     assert all(len(d) <= budget for d in files)
     # half the size unless its squared error is more than DOWNSCALE_BIAS above
@@ -216,7 +216,7 @@ def test_refined_low_budgets_refine_only_the_size_the_unrefined_files_pick(crop2
     from sdcodec.learned import refine
 
     budget = int(0.05 * 256 * 256 / 8)
-    plain = [sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, downscale=k)) for k in (1, 2)]
+    plain = [sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, downscale=k, refine=0)) for k in (1, 2)]
     errors = [np.mean((np.asarray(sdcodec.decode(d), float) - np.asarray(crop256, float)) ** 2) for d in plain]
     pick = (1, 2)[int(errors[1] <= (1 + ratecontrol.DOWNSCALE_BIAS) * errors[0])]
     sizes, run = [], refine.refine

@@ -40,7 +40,7 @@ def _capped_psnr(src: Image.Image, budget: int, **options) -> float:
 
 def _refined(src: Image.Image, **options) -> tuple[float, bytes, bytes]:
     """(PSNR gained, unrefined file, file refined with 8 steps) at the same settings."""
-    plain = sdcodec.encode(src, EncodeOptions(**options))
+    plain = sdcodec.encode(src, EncodeOptions(**options, refine=0))
     refined = sdcodec.encode(src, EncodeOptions(**options, refine=8))
     return psnr(src, sdcodec.decode(refined)) - psnr(src, sdcodec.decode(plain)), plain, refined
 
@@ -83,7 +83,7 @@ def test_refinement_keeps_the_budget_of_rate_control(kodak):
     src = _crop(kodak, "kodim03")
     for budget in (300, 500, 900):
         refined = sdcodec.encode(src, EncodeOptions(max_bytes=budget, refine=8))
-        plain = sdcodec.encode(src, EncodeOptions(max_bytes=budget))
+        plain = sdcodec.encode(src, EncodeOptions(max_bytes=budget, refine=0))
         assert len(refined) <= budget
         gain = psnr(src, sdcodec.decode(refined)) - psnr(src, sdcodec.decode(plain))
         assert gain > 1.0, (budget, gain)
@@ -98,7 +98,7 @@ def test_capped_refinement_follows_the_cap(kodak, level):
     analysis's symbols were kept: +0.0 dB."""
     src = _crop(kodak, "kodim03")
     an = analyze(src)
-    plain = pack(an, EncodeOptions(codec="lc3", level=level).resolved())
+    plain = pack(an, EncodeOptions(codec="lc3", level=level, refine=0).resolved())
     capped = pack(an, EncodeOptions(codec="lc3", level=level, refine=8, max_bytes=len(plain)).resolved())
     free = pack(an, EncodeOptions(codec="lc3", level=level, refine=8).resolved())
     assert len(free) > len(plain) >= len(capped) > 0.85 * len(plain)
@@ -177,7 +177,7 @@ def test_rate_control_falls_back_when_refinement_does_not_shrink_enough(kodak, m
         monkeypatch.setattr(ratecontrol, "REFINE_HEADROOM", -4.0)
     fit = ratecontrol.fit(analyze(src), EncodeOptions(max_bytes=budget, refine=8))
     assert len(fit.data) <= budget
-    plain = sdcodec.encode(src, EncodeOptions(max_bytes=budget))
+    plain = sdcodec.encode(src, EncodeOptions(max_bytes=budget, refine=0))
     assert psnr(src, sdcodec.decode(fit.data)) > psnr(src, sdcodec.decode(plain))
 
 
@@ -192,7 +192,7 @@ def test_refinement_through_a_tiled_decoder(kodak, monkeypatch):
     monkeypatch.setattr(decoder, "tile_above_px", 0)
     monkeypatch.setattr(decoder, "tile_px", 64)
     tiled = sdcodec.encode(src, EncodeOptions(codec="lc1", quality=40, refine=8))
-    plain = sdcodec.encode(src, EncodeOptions(codec="lc1", quality=40))
+    plain = sdcodec.encode(src, EncodeOptions(codec="lc1", quality=40, refine=0))
     gain = psnr(src, sdcodec.decode(tiled)) - psnr(src, sdcodec.decode(plain))
     assert gain >= 0.6 * GAIN["kodim23"], gain
     assert abs(len(tiled) - len(untiled)) <= 0.05 * len(untiled)
@@ -229,18 +229,36 @@ def test_rate_control_tries_a_smaller_file_when_refinement_found_nothing(kodak, 
         return real(*args, **kwargs)
 
     monkeypatch.setattr(refine, "refine", first_keeps)
-    plain = sdcodec.encode(src, EncodeOptions(max_bytes=300))
+    plain = sdcodec.encode(src, EncodeOptions(max_bytes=300, refine=0))
     data = sdcodec.encode(src, EncodeOptions(max_bytes=300, refine=8))
     assert len(calls) == 2 and len(data) <= 300
     assert psnr(src, sdcodec.decode(data)) > psnr(src, sdcodec.decode(plain)) + 1.0
 
 
-def test_refine_never_worsens_the_loss_it_tracks(kodak):
+def test_zero_steps_write_the_analysis_symbols(kodak):
     """Zero steps returns the analysis network's own symbols, bit for bit."""
     src = _crop(kodak, "kodim05")
+    level = ratecontrol.settings(30, mode="learned")["level"]
     assert sdcodec.encode(src, EncodeOptions(quality=30, refine=0)) == sdcodec.encode(
-        src, EncodeOptions(quality=30)
+        src, EncodeOptions(codec="lc6", level=level, refine=0)
     )
+
+
+def test_the_default_refines_a_few_steps_up_to_a_size(kodak, monkeypatch):
+    """refine=None (the default): AUTO_REFINE_STEPS on images up to AUTO_REFINE_PIXELS, none
+    above, and none in a hand-made mode, without a warning."""
+    from sdcodec import codec
+
+    src = _crop(kodak, "kodim05")
+    assert codec.refine_steps(EncodeOptions().resolved(), 128 * 128) == codec.AUTO_REFINE_STEPS > 0
+    assert sdcodec.encode(src, EncodeOptions(quality=30)) == sdcodec.encode(
+        src, EncodeOptions(quality=30, refine=codec.AUTO_REFINE_STEPS))
+    assert codec.refine_steps(EncodeOptions(mode="palette"), 128 * 128) == 0
+    monkeypatch.setattr(codec, "AUTO_REFINE_PIXELS", 128 * 127)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = sdcodec.encode(src, EncodeOptions(quality=30))
+    assert plain == sdcodec.encode(src, EncodeOptions(quality=30, refine=0))
 
 
 def test_images_above_the_limit_are_coded_unrefined_with_a_warning(kodak, monkeypatch):
@@ -251,7 +269,7 @@ def test_images_above_the_limit_are_coded_unrefined_with_a_warning(kodak, monkey
     level = ratecontrol.settings(30, mode="learned", refined=True)["level"]  # the refined ladder's
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert data == sdcodec.encode(src, EncodeOptions(codec="lc6", level=level))
+        assert data == sdcodec.encode(src, EncodeOptions(codec="lc6", level=level, refine=0))
 
 
 def test_refinement_is_refused_where_it_does_not_apply(crop):
@@ -399,7 +417,7 @@ def test_bench_uses_the_codecs_own_rate_control_when_refining(kodak):
     target = 0.15 * 128 * 128 / 8
     knob, flag, data, seconds = runner._own_fit(codec, src, target)
     assert len(data) <= target and flag in ("ok", "ceiling") and seconds > 0
-    assert runner._own_fit(parse_sdc_config("plain="), src, target) is None
+    assert runner._own_fit(parse_sdc_config("plain=refine=0"), src, target) is None
     knob, flag, data, _ = runner._own_fit(codec, src, 20)  # below the floor
     assert flag == "floor" and knob == 0 and len(data) > 20
     assert np.isfinite(psnr(src, sdcodec.decode(data)))

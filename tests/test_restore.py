@@ -57,8 +57,8 @@ def test_learned_files_ask_for_rs2_and_it_helps(kodak, image):
     from PIL import Image
 
     src = Image.open(kodak / f"{image}.png").convert("RGB").crop((200, 100, 456, 356))
-    on = sdcodec.encode(src, EncodeOptions(codec="lc1", quality=50))  # rs2 is lc1's
-    off = sdcodec.encode(src, EncodeOptions(codec="lc1", quality=50, restore=False))
+    on = sdcodec.encode(src, EncodeOptions(codec="lc1", quality=50, refine=0))  # rs2 is lc1's
+    off = sdcodec.encode(src, EncodeOptions(codec="lc1", quality=50, restore=False, refine=0))
     f_on, f_off = bitstream.read(on), bitstream.read(off)
     assert f_on.header.decode == bitstream.DecodeSettings(RS2.id, 0, 1.0, 0)
     assert f_off.header.decode == bitstream.DecodeSettings()
@@ -73,8 +73,8 @@ def test_rate_control_keeps_the_check_for_the_file_it_returns(kodak):
     from PIL import Image
 
     src = Image.open(kodak / "kodim03.png").convert("RGB").crop((200, 100, 456, 356))
-    auto = sdcodec.encode(src, EncodeOptions(codec="lc1", target_bpp=0.15))
-    off = sdcodec.encode(src, EncodeOptions(codec="lc1", target_bpp=0.15, restore=False))
+    auto = sdcodec.encode(src, EncodeOptions(codec="lc1", target_bpp=0.15, refine=0))
+    off = sdcodec.encode(src, EncodeOptions(codec="lc1", target_bpp=0.15, restore=False, refine=0))
     assert bitstream.read(auto).header.decode.denoiser == RS2.id
     assert bitstream.read(off).header.decode.denoiser == 0
     assert len(auto) == len(off) and bitstream.read(auto).payload == bitstream.read(off).payload

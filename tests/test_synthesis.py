@@ -131,22 +131,22 @@ def test_the_encoder_falls_back_to_lc1_where_lc6_decodes_worse(crop):
     g[..., 1] = np.linspace(0, 255, 256)[:, None]
     g[..., 2] = 128
     grad = Image.fromarray(g)
-    auto = bitstream.read(sdcodec.encode(grad))
-    pinned = bitstream.read(sdcodec.encode(grad, EncodeOptions(restore=False)))
+    auto = bitstream.read(sdcodec.encode(grad, EncodeOptions(refine=0)))
+    pinned = bitstream.read(sdcodec.encode(grad, EncodeOptions(restore=False, refine=0)))
     assert auto.payload == pinned.payload
     assert codec_by_name("lc1").id == auto.quant.codec_id and auto.header.decode.denoiser > 0
     assert codec_by_name("lc6").id == pinned.quant.codec_id and pinned.header.decode.denoiser == 0
     assert psnr(grad, sdcodec.decode(bitstream.write(auto))) > psnr(grad, sdcodec.decode(bitstream.write(pinned))) + 2
-    photo = bitstream.read(sdcodec.encode(crop))
+    photo = bitstream.read(sdcodec.encode(crop, EncodeOptions(refine=0)))
     assert photo.quant.codec_id == codec_by_name("lc6").id and photo.header.decode.denoiser == 0
     # rate control decides it once, on the file it settled on, as the encoder would have
     from sdcodec import ratecontrol
     from sdcodec.codec import analyze, pack
 
     an = analyze(grad)
-    fit = ratecontrol.fit(an, EncodeOptions(max_bytes=600, downscale=1))
+    fit = ratecontrol.fit(an, EncodeOptions(max_bytes=600, downscale=1, refine=0))
     assert len(fit.data) <= 600
-    assert fit.data == pack(an, ratecontrol.resolve_quality(EncodeOptions(quality=fit.quality), an))
+    assert fit.data == pack(an, ratecontrol.resolve_quality(EncodeOptions(quality=fit.quality, refine=0), an))
 
 
 def test_lc7_falls_back_to_lc5_where_lc5_decodes_closer(kodak):
@@ -163,10 +163,10 @@ def test_lc7_falls_back_to_lc5_where_lc5_decodes_closer(kodak):
 
     full = Image.open(kodak / "kodim23.png").convert("RGB")
     small = full.crop((200, 100, 328, 228))
-    auto = bitstream.read(sdcodec.encode(small, EncodeOptions(codec="lc7", level=2.0)))
-    pinned = bitstream.read(sdcodec.encode(small, EncodeOptions(codec="lc7", level=2.0, restore=False)))
+    auto = bitstream.read(sdcodec.encode(small, EncodeOptions(codec="lc7", level=2.0, refine=0)))
+    pinned = bitstream.read(sdcodec.encode(small, EncodeOptions(codec="lc7", level=2.0, restore=False, refine=0)))
     assert auto.payload == pinned.payload
     assert auto.quant.codec_id == codec_by_name("lc5").id and pinned.quant.codec_id == codec_by_name("lc7").id
     assert psnr(small, sdcodec.decode(bitstream.write(auto))) > psnr(small, sdcodec.decode(bitstream.write(pinned))) + 0.3
-    whole = bitstream.read(sdcodec.encode(kodak / "kodim01.png", EncodeOptions(codec="lc7")))
+    whole = bitstream.read(sdcodec.encode(kodak / "kodim01.png", EncodeOptions(codec="lc7", refine=0)))
     assert whole.quant.codec_id == codec_by_name("lc7").id

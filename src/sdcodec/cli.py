@@ -19,7 +19,15 @@ from pathlib import Path
 from . import __version__, bitstream, entropy, models, weights
 from .atomic import write_atomic
 from .bitstream import DEFAULT_MAX_PIXELS
-from .codec import EncodeOptions, decode, encode, info, read_file
+from .codec import (
+    AUTO_REFINE_PIXELS,
+    AUTO_REFINE_STEPS,
+    EncodeOptions,
+    decode,
+    encode,
+    info,
+    read_file,
+)
 from .errors import InputError, SdcodecError
 from .imageio import IMAGE_EXTENSIONS
 from .learned.refine import DEFAULT_STEPS as REFINE_STEPS
@@ -411,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--quality",
         type=int,
         metavar="Q",
-        help="0..100: the learned codecs' rate (lc6, then lc7 from 41, a lower lc7 level with --refine, "
+        help="0..100: the learned codecs' rate (lc6, then lc7 from 41, a lower lc7 level when refining, "
         "scalar steps above 90; --codec: that codec's levels only); with a hand-made --mode, "
         "one ladder of palette sizes up to 60 and scalar steps above (overrides --mode/-k/--step)",
     )
@@ -456,10 +464,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-restore", action="store_true",
                    help="do not ask the decoder for the learned restorer (palette mode, lc1), "
                    "nor write lc1 where it decodes lc6's bytes closer")
-    e.add_argument("--refine", type=int, nargs="?", const=REFINE_STEPS, default=0, metavar="STEPS",
+    e.add_argument("--refine", type=int, nargs="?", const=REFINE_STEPS, default=None, metavar="STEPS",
                    help="learned mode: refine the symbols for this image with STEPS gradient "
-                   f"steps (default {REFINE_STEPS}): sharper at the same size, encoding "
-                   "≈1 s per step at 768×512 on 2 CPU cores; the decoder is unchanged")  # fmt: skip
+                   f"steps ({REFINE_STEPS} without a number): sharper at the same size, "
+                   "≈1 s per step at 768×512 on 2 CPU cores; the decoder is unchanged. "
+                   f"Default {AUTO_REFINE_STEPS} steps up to {AUTO_REFINE_PIXELS / 1e6:.1f} MP, "
+                   "none above; 0: none (fastest)")  # fmt: skip
     e.add_argument("--structure", type=float, default=dflt.refine_structure, metavar="W",
                    help="with --refine: weight of the structural (multi-scale SSIM) term in the "
                    f"error refinement lowers (default {dflt.refine_structure:g}; 0: squared "

@@ -25,6 +25,15 @@ MAX_STRUCTURE = 1.0  # refinement's structure weight: 100× the default, where s
 # +0.07–0.12 JOD, −0.18 / −0.38 / −0.18 dB
 DEFAULT_STRUCTURE = 0.01
 CODER_SLACK = 16  # bytes: range-coder words and rounding above the tables' bits
+# refinement steps when the options do not say (refine=None), in learned mode: on all 24
+# Kodak images, rate controlled, 4 steps against none +0.8…+1.5 dB, +10…+15 SSIMULACRA2,
+# +0.2…+0.3 JOD at 0.05–0.25 bpp, for 7–14 s per image to encode instead of 2–2.5 s; 12
+# steps (--refine) add +0.3…+0.7 dB, +3…+8, +0.06–0.17 JOD for 1.6–2.7× that again
+# (BENCHMARKS.md, session 23). Without them sdcodec was behind WebP at every rate
+AUTO_REFINE_STEPS = 4
+# ... on images up to this many pixels (1080p): each step is a decoder pass forward and
+# back, seconds per megapixel on a CPU; larger images are coded unrefined unless asked
+AUTO_REFINE_PIXELS = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -67,8 +76,9 @@ class EncodeOptions:
     # the encoder finds it brings the pixels closer (it decodes both ways to check)
     restore: bool | None = None
     # learned mode: gradient steps that refine y's symbols for this image (learned/refine.py);
-    # slower encoding, the same decoder. 0 = the analysis network's symbols as they are
-    refine: int = 0
+    # slower encoding, the same decoder. 0 = the analysis network's symbols as they are;
+    # None = AUTO_REFINE_STEPS up to AUTO_REFINE_PIXELS (refine_steps)
+    refine: int | None = None
     # ... and the weight of the structural (multi-scale SSIM) term in the error it lowers
     # (learned/distortion.py); 0 = squared error alone, what PSNR rewards
     refine_structure: float = DEFAULT_STRUCTURE
@@ -147,7 +157,7 @@ class EncodeOptions:
                 raise InputError(f"{what} has no learned restorer")
             if self.denoise_strength:
                 raise InputError("choose U-Net denoising or the learned restorer, not both")
-        if not 0 <= self.refine <= MAX_REFINE_STEPS:
+        if self.refine is not None and not 0 <= self.refine <= MAX_REFINE_STEPS:
             raise InputError(f"refine steps must be 0..{MAX_REFINE_STEPS}, got {self.refine}")
         if not 0 <= self.refine_structure <= MAX_STRUCTURE:  # NaN fails too
             raise InputError(f"refinement's structure weight must be 0..{MAX_STRUCTURE}, got {self.refine_structure}")
@@ -265,7 +275,7 @@ def pack(analysis: Analysis, options: EncodeOptions | None = None) -> bytes:
             f"image was analyzed with '{analysis.spec.name}', options ask for '{spec.name}'"
         )
     if opts.mode == "learned":
-        return _pack_learned(analysis, opts)
+        return _pack_learned(analysis, resolve_refine(opts, analysis))
     params, streams = quant.quantize(
         analysis.latent,
         opts.mode,
@@ -461,9 +471,23 @@ def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:
 
     opts = (options or EncodeOptions()).resolved()
     analysis = analyze(image, opts)
+    opts = resolve_refine(opts, analysis)
     if opts.target_bpp is not None or opts.max_bytes is not None:
         return ratecontrol.fit(analysis, opts).data
     return pack(analysis, ratecontrol.resolve_quality(opts, analysis))
+
+
+def refine_steps(opts: EncodeOptions, pixels: int) -> int:
+    """The refinement steps an encode of an image of ``pixels`` runs with (resolved) ``opts``."""
+    if opts.refine is not None:
+        return opts.refine
+    return AUTO_REFINE_STEPS if opts.mode == "learned" and pixels <= AUTO_REFINE_PIXELS else 0
+
+
+def resolve_refine(opts: EncodeOptions, analysis: Analysis) -> EncodeOptions:
+    """``opts`` with the refinement steps for this image decided (refine_steps)."""
+    height, width = analysis.reference.shape[:2]
+    return replace(opts, refine=refine_steps(opts, height * width))
 
 
 def _latent_shape(spec: models.ModelSpec, f: SdcFile) -> tuple[int, int]:

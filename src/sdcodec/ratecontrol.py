@@ -163,7 +163,10 @@ def resolve_quality(
 ) -> EncodeOptions:
     """``opts`` with its quality turned into settings; ``refined``: which default ladder
     (None: refined when ``opts`` refine)."""
-    opts = opts.resolved()  # mode "auto" decided before the quality is read
+    from .codec import resolve_refine
+
+    # mode "auto" and the default steps decided before the quality is read
+    opts = resolve_refine(opts.resolved(), analysis)
     if opts.quality is None:
         return opts
     codec = opts.learned_codec()
@@ -197,8 +200,9 @@ def fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
     then 1/4 if that does not fit either: the smaller size is kept unless it decodes more than
     DOWNSCALE_BIAS further. With refinement the sizes are compared unrefined, and only the
     kept one is refined (DOWNSCALE_BIAS)."""
-    from .codec import rescaled
+    from .codec import rescaled, resolve_refine
 
+    opts = resolve_refine(opts.resolved(), analysis)
     if opts.downscale is not None or analysis.factor != 1:
         return _fit(analysis, opts)
     height, width = analysis.reference.shape[:2]

@@ -171,9 +171,10 @@ class Sdc(Codec):
     def fit(self, im, max_bytes):
         # refinement makes every encode slow: let the codec's rate control search the
         # fast unrefined sizes and refine once, as `sdcodec encode --max-bytes` does
-        if not self.options.get("refine"):
+        from ..codec import encode, refine_steps
+
+        if not refine_steps(self._opts(None).resolved(), im.width * im.height):
             raise NotImplementedError
-        from ..codec import encode
         from ..errors import InputError
 
         try:
