@@ -227,3 +227,12 @@ def test_refined_low_budgets_refine_only_the_size_the_unrefined_files_pick(crop2
     assert sdcodec.info(chosen)["coded"]["factor"] == pick
     assert chosen == sdcodec.encode(crop256, EncodeOptions(max_bytes=budget, refine=2, downscale=pick))
     assert chosen not in plain  # refined
+
+
+def test_fewer_refinement_steps_expect_less_growth():
+    """REFINED_SIZE is 12 steps' ratio; with 4 the search expects a third of the change (on
+    Kodak at 0.10 bpp the full ratio left three 4-step files 11-20% under the budget)."""
+    table = dict(ratecontrol.REFINED_SIZE)
+    assert ratecontrol.refined_size(60, 12) == ratecontrol.refined_size(60, 48) == table[41] > 1
+    assert ratecontrol.refined_size(60, 4) == pytest.approx(1 + (table[41] - 1) / 3)
+    assert ratecontrol.refined_size(10, 12) == table[10] < ratecontrol.refined_size(10, 4) < 1

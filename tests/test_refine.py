@@ -203,7 +203,7 @@ def test_rate_control_tries_again_higher_when_far_under_budget(kodak, monkeypatc
     one is refined at a higher setting, and of the two that fit the closer to the image is
     kept (on this crop, measured: 260 bytes at 26.29 dB beat 376 bytes at 26.20 dB)."""
     src = _crop(kodak, "kodim23")
-    monkeypatch.setattr(ratecontrol, "REFINED_SIZE", ((0, 1.5), (60, 1.5)))
+    monkeypatch.setattr(ratecontrol, "REFINED_SIZE", ((0, 1.75), (60, 1.75)))  # ×1.5 at 8 of 12 steps
     tried = []
     error = ratecontrol._error
     monkeypatch.setattr(ratecontrol, "_error", lambda a, d: tried.append(d) or error(a, d))

@@ -471,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
                    f"Default {AUTO_REFINE_STEPS} steps up to {AUTO_REFINE_PIXELS / 1e6:.1f} MP, "
                    "none above; 0: none (fastest)")  # fmt: skip
     e.add_argument("--structure", type=float, default=dflt.refine_structure, metavar="W",
-                   help="with --refine: weight of the structural (multi-scale SSIM) term in the "
+                   help="when refining: weight of the structural (multi-scale SSIM) term in the "
                    f"error refinement lowers (default {dflt.refine_structure:g}; 0: squared "
                    "error alone, the best PSNR)")  # fmt: skip
     e.add_argument("-v", "--verbose", action="store_true", help="print each file's size")

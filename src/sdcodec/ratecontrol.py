@@ -100,6 +100,13 @@ REFINE_HEADROOM = 0.04
 # a file that lands more than REFINE_RETRY under the budget gets a second try
 REFINED_SIZE = ((0, 0.86), (10, 0.915), (20, 0.955), (30, 0.99), (40, 1.02), (41, 1.15), (72, 1.15),
                 (90, 1.08))  # fmt: skip
+# ... measured with this many steps. Fewer move a file a proportional part of the way (the
+# path is shorter): with 12's ratios 4 steps left kodim04 / 12 / 16 11–20% under 0.10 bpp
+# (lc7's expected growth kept the search on lc6, or low on lc7). On Kodak, 4 steps, scaled
+# against not: 0.10 / 0.15 / 0.25 bpp +0.08 / +0.21 / +0.19 dB, +0.8 / +2.7 / +2.6
+# SSIMULACRA2, +0.02 / +0.05 / +0.04 JOD, at 0.05 level (+0.01 dB, +0.1, −0.01 JOD; growth
+# scaled alone, the same within 0.01) (BENCHMARKS.md, session 23)
+REFINED_SIZE_STEPS = 12
 # refinement needs the learned codec's symbols: the ladder's scalar top is not refined
 REFINE_TOP = 90
 # a refined file more than this far under the budget gets a second try one setting higher
@@ -264,10 +271,8 @@ def _fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
     if not opts.refine:
         q = _highest(lambda q: len(at(q)) <= budget, 100)
         return Fit(at(q, final=True), q, analysis.factor)
-    qs, ratios = zip(*REFINED_SIZE, strict=True)
-
     def expected(q: int) -> float:
-        return float(np.interp(q, qs, ratios))
+        return refined_size(q, opts.refine)
 
     room = budget * (1 - REFINE_HEADROOM)
     q = _highest(lambda q: len(at(q)) * expected(q) <= room, REFINE_TOP)
@@ -295,6 +300,13 @@ def _fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
             if len(second) <= budget and _error(analysis, second) < _error(analysis, data):
                 data, q = second, higher
     return Fit(data, q, analysis.factor)
+
+
+def refined_size(q: int, steps: int) -> float:
+    """Expected refined / unrefined file size at quality ``q`` with ``steps`` refinement
+    steps, uncapped (REFINED_SIZE, scaled toward 1 below REFINED_SIZE_STEPS)."""
+    qs, ratios = zip(*REFINED_SIZE, strict=True)
+    return 1 + (float(np.interp(q, qs, ratios)) - 1) * min(1.0, steps / REFINED_SIZE_STEPS)
 
 
 def _payload(data: bytes) -> bytes:
