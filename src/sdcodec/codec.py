@@ -26,9 +26,9 @@ MAX_STRUCTURE = 1.0  # refinement's structure weight: 100× the default, where s
 DEFAULT_STRUCTURE = 0.01
 CODER_SLACK = 16  # bytes: range-coder words and rounding above the tables' bits
 # refinement steps when the options do not say (refine=None), in learned mode: on all 24
-# Kodak images, rate controlled, 4 steps against none +0.8…+1.7 dB, +10…+18 SSIMULACRA2,
-# +0.24…+0.36 JOD at 0.05–0.25 bpp, for 9–18 s per image to encode instead of 2–2.5 s; 12
-# steps (--refine) add +0.3…+0.55 dB, +2…+7, +0.03–0.15 JOD for 1.3–2.2× that again
+# Kodak images, rate controlled, 4 steps against none +0.9…+2.0 dB, +10…+20 SSIMULACRA2,
+# +0.27…+0.39 JOD at 0.05–0.25 bpp, for 8–18 s per image to encode instead of 2–2.5 s; 12
+# steps (--refine) add +0.2…+0.3 dB, +1.4…+4.2, +0.04–0.10 JOD for 1.5–2.2× that again
 # (BENCHMARKS.md, session 23). Without them sdcodec was behind WebP at every rate
 AUTO_REFINE_STEPS = 4
 # ... on images up to this many pixels (1080p): each step is a decoder pass forward and
