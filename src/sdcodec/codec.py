@@ -470,8 +470,7 @@ def encode(image: ImageLike, options: EncodeOptions | None = None) -> bytes:
     from . import ratecontrol
 
     opts = (options or EncodeOptions()).resolved()
-    analysis = analyze(image, opts)
-    opts = resolve_refine(opts, analysis)
+    analysis = analyze(image, opts)  # fit and resolve_quality decide the default steps
     if opts.target_bpp is not None or opts.max_bytes is not None:
         return ratecontrol.fit(analysis, opts).data
     return pack(analysis, ratecontrol.resolve_quality(opts, analysis))

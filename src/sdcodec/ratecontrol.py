@@ -50,6 +50,7 @@ size; only when even that fails is it an error. ``downscale`` set by the caller 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -271,9 +272,7 @@ def _fit(analysis: Analysis, opts: EncodeOptions) -> Fit:
     if not opts.refine:
         q = _highest(lambda q: len(at(q)) <= budget, 100)
         return Fit(at(q, final=True), q, analysis.factor)
-    def expected(q: int) -> float:
-        return refined_size(q, opts.refine)
-
+    expected = partial(refined_size, steps=opts.refine)
     room = budget * (1 - REFINE_HEADROOM)
     q = _highest(lambda q: len(at(q)) * expected(q) <= room, REFINE_TOP)
     data = at(q, final=True)
