@@ -147,6 +147,50 @@ def test_bad_inputs(tmp_path):
         sdcodec.encode(big, EncodeOptions(max_pixels=5000))
 
 
+def test_every_kind_of_source_codes_the_same_pixels(crop, tmp_path):
+    path = tmp_path / "crop.png"
+    crop.save(path)
+    png = path.read_bytes()
+    want = sdcodec.encode(crop, EncodeOptions(refine=0))
+    for source in (path, str(path), png, bytearray(png), io.BytesIO(png), np.asarray(crop)):
+        assert sdcodec.encode(source, EncodeOptions(refine=0)) == want
+    grey = sdcodec.decode(sdcodec.encode(np.asarray(crop.convert("L")), EncodeOptions(refine=0)))
+    assert grey.mode == "L"
+    (tmp_path / "crop.sdc").write_bytes(want)
+    decoded = sdcodec.decode(want)
+    for source in (tmp_path / "crop.sdc", str(tmp_path / "crop.sdc"), memoryview(want),
+                   (tmp_path / "crop.sdc").open("rb")):  # fmt: skip
+        assert sdcodec.decode(source).tobytes() == decoded.tobytes()
+        assert sdcodec.info(want) == sdcodec.info(bytes(want))
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (np.zeros((16, 16, 3)), "dtype float64"),
+        (np.zeros((16, 16, 2), np.uint8), r"shape \(16, 16, 2\)"),
+        (np.zeros((0, 16, 3), np.uint8), "expected uint8"),
+        (np.zeros((2, 16, 16, 3), np.uint8), "expected uint8"),
+        (None, "type NoneType"),
+        (123, "type int"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(40), "^image bytes: cannot read image"),
+    ],
+)
+def test_bad_sources_are_one_line_input_errors(source, message):
+    with pytest.raises(InputError, match=message) as err:
+        sdcodec.encode(source)
+    assert "\n" not in str(err.value) and len(str(err.value)) < 200
+
+
+def test_bad_sdc_sources(tmp_path):
+    for source, message in ((None, "type NoneType"), (5, "type int"), (io.StringIO("x"), "StringIO"),
+                            (tmp_path / "missing.sdc", "missing.sdc: No such file")):  # fmt: skip
+        with pytest.raises(InputError, match=message):
+            sdcodec.decode(source)
+    with pytest.raises(InputError, match="type NoneType"):
+        sdcodec.info(None)
+
+
 def _png16(arr: np.ndarray, color_type: int) -> bytes:
     """A minimal 16-bit PNG (Pillow cannot write 16-bit RGB), to test what users' tools make."""
     import struct

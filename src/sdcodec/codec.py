@@ -6,7 +6,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image
@@ -14,9 +14,9 @@ from PIL import Image
 from . import bitstream, entropy, imageio, models, quant
 from .bitstream import DEFAULT_MAX_PIXELS, Header, SdcFile
 from .entropy.plane import decode_plane, encode_plane
-from .errors import InputError, SdcodecError
+from .errors import InputError
+from .imageio import ImageLike, open_image
 
-ImageLike = Image.Image | str | os.PathLike
 MAX_REFINE_STEPS = 200
 MAX_STRUCTURE = 1.0  # refinement's structure weight: 100× the default, where squared error hardly counts
 # paired on 8 training photos (BSDS500, ImageNet, SUN; bench at 0.1 / 0.15 / 0.25 bpp), against
@@ -184,29 +184,6 @@ class EncodeOptions:
             self.deadzone,
         )
         return spec
-
-
-def open_image(source: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Open an image file with Pillow, turning its failures into one-line InputErrors."""
-    if isinstance(source, Image.Image):
-        return source
-    try:
-        with warnings.catch_warnings():
-            # our own limit applies below; Pillow's warning would be a second stderr line
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(source)
-        if im.width * im.height > max_pixels:
-            raise InputError(
-                f"{source}: {im.width}x{im.height} exceeds the limit of {max_pixels} pixels"
-            )
-        im.load()
-        return im
-    except SdcodecError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise InputError(f"{source}: {exc}") from None
-    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's failures to identify or read
-        raise InputError(f"{source}: cannot read image: {exc}") from None
 
 
 @dataclass
@@ -511,13 +488,14 @@ def decode_latent(f: SdcFile, device: str | None = None) -> np.ndarray:
 
 
 def decode(
-    data: bytes,
+    data: SdcLike,
     *,
     models_dir: str | None = None,
     device: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
-    """Decode the bytes of a .sdc file into a Pillow image of the original size."""
+    """Decode a .sdc file (its bytes, path or open binary file) into a Pillow image of the
+    original size."""
     f, rgb = decode_coded(data, models_dir=models_dir, device=device, max_pixels=max_pixels)
     hd = f.header
     alpha = decode_plane(f.alpha, hd.height, hd.width) if f.alpha is not None else None
@@ -525,7 +503,7 @@ def decode(
 
 
 def decode_coded(
-    data: bytes,
+    data: SdcLike,
     *,
     models_dir: str | None = None,
     device: str | None = None,
@@ -533,7 +511,7 @@ def decode_coded(
 ) -> tuple[SdcFile, np.ndarray]:
     """The parsed file and the (coded height, coded width, 3) uint8 image its latent decodes
     to, before an RSMP file's resampling (the image itself for any other file)."""
-    f = bitstream.read(data, max_pixels)
+    f = bitstream.read(sdc_bytes(data), max_pixels)
     hd = f.header
     latent = decode_latent(f, device)
     spec = models.by_id(hd.model_id)
@@ -547,9 +525,9 @@ def decode_coded(
     return f, np.rint(decoder.decode(latent)[:height, :width] * 255.0).astype(np.uint8)
 
 
-def info(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
+def info(data: SdcLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
     """The header of a .sdc file as plain data (validates the whole container)."""
-    f = bitstream.read(data, max_pixels)
+    f = bitstream.read(sdc_bytes(data), max_pixels)
     hd = f.header
     spec = models.by_id(hd.model_id)
     q = f.quant
@@ -593,6 +571,22 @@ def _denoiser_name(denoiser: int) -> str:
     from .denoise import DENOISERS
 
     return DENOISERS[denoiser]
+
+
+# what decode() and info() take: the file's bytes, its path or an open binary file
+SdcLike = bytes | bytearray | memoryview | str | os.PathLike | IO[bytes]
+
+
+def sdc_bytes(data: SdcLike) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, (str, os.PathLike)):
+        return read_file(data)
+    if hasattr(data, "read"):
+        got = data.read()
+        if isinstance(got, bytes):
+            return got
+    raise InputError(f"expected the bytes of an .sdc file, got a value of type {type(data).__name__}")
 
 
 def read_file(path: str | os.PathLike) -> bytes:

@@ -9,12 +9,22 @@ mode the decoded image will have. ``finish`` does the reverse after decoding.
 from __future__ import annotations
 
 import io
+import os
+import warnings
 from dataclasses import dataclass
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import InputError
+from .errors import InputError, SdcodecError
+
+# what encode() takes: a Pillow image, a path, an image file's bytes or an open binary
+# file, or an array of 8-bit pixels — (H, W) or (H, W, 1) grey, (H, W, 3) RGB, (H, W, 4) RGBA
+ImageLike = (
+    Image.Image | str | os.PathLike | bytes | bytearray | memoryview | IO[bytes] | np.ndarray
+)
+_ARRAY_CHANNELS = (1, 3, 4)
 
 # what a folder given as input contributes (encode, bench)
 IMAGE_EXTENSIONS = frozenset(
@@ -31,6 +41,49 @@ class Prepared:
     mode: str  # RGB, RGBA, L or LA: the decoded image's mode
     source_mode: str
     icc: bytes | None
+
+
+def _from_array(a: np.ndarray) -> Image.Image:
+    channels = a.shape[2] if a.ndim == 3 else 1 if a.ndim == 2 else 0
+    if a.dtype != np.uint8 or channels not in _ARRAY_CHANNELS or 0 in a.shape:
+        raise InputError(
+            f"array of shape {a.shape} and dtype {a.dtype}: expected uint8 pixels shaped "
+            "(H, W), (H, W, 3) or (H, W, 4)"
+        )
+    pixels = np.ascontiguousarray(a.reshape(a.shape[:2]) if channels == 1 else a)
+    return Image.fromarray(pixels)  # uint8 (H, W) → L, (H, W, 3) → RGB, (H, W, 4) → RGBA
+
+
+def open_image(source: ImageLike, max_pixels: int) -> Image.Image:
+    """Any ImageLike as a loaded Pillow image, its failures as one-line InputErrors."""
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    name = source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source, name = io.BytesIO(source), "image bytes"
+    elif not isinstance(source, (str, os.PathLike)) and not hasattr(source, "read"):
+        raise InputError(f"cannot read an image from a value of type {type(source).__name__}")
+    elif hasattr(source, "read"):
+        name = getattr(source, "name", "image file")
+    try:
+        with warnings.catch_warnings():
+            # our own limit applies below; Pillow's warning would be a second stderr line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(source)
+        if im.width * im.height > max_pixels:
+            raise InputError(
+                f"{name}: {im.width}x{im.height} exceeds the limit of {max_pixels} pixels"
+            )
+        im.load()
+        return im
+    except SdcodecError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{name}: {exc}") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's failures to identify or read
+        raise InputError(f"{name}: cannot read image: {exc}") from None
 
 
 def _icc_space(icc: bytes) -> bytes | None:
