@@ -27,10 +27,11 @@ DEFAULT_STRUCTURE = 0.01
 CODER_SLACK = 16  # bytes: range-coder words and rounding above the tables' bits
 # refinement steps when the options do not say (refine=None), in learned mode: on all 24
 # Kodak images, rate controlled, 4 steps against none +0.9…+2.0 dB, +10…+20 SSIMULACRA2,
-# +0.27…+0.39 JOD at 0.05–0.25 bpp, for 8–18 s per image to encode instead of 2–2.5 s; 12
-# steps (--refine) add +0.2…+0.3 dB, +1.4…+4.2, +0.04–0.10 JOD for 1.5–2.2× that again
-# (BENCHMARKS.md, session 23). Without them sdcodec was behind WebP at every rate
-AUTO_REFINE_STEPS = 4
+# +0.27…+0.39 JOD at 0.05–0.25 bpp (BENCHMARKS.md, session 23; without them sdcodec was
+# behind WebP at every rate); 6 against 4 +0.06…+0.14 dB, +0.4…+1.5, +0.01…+0.03 JOD, 8
+# against 6 another +0.03…+0.06 dB, +0.2…+1.0, +0.01…+0.03 (session 24). A 768×512 image
+# takes ≈0.9 s a step on 2 cores: 6 is the default's compromise, --refine gives 12
+AUTO_REFINE_STEPS = 6
 # ... on images up to this many pixels (1080p): each step is a decoder pass forward and
 # back, seconds per megapixel on a CPU; larger images are coded unrefined unless asked
 AUTO_REFINE_PIXELS = 1 << 21

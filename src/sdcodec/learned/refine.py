@@ -58,8 +58,8 @@ DEFAULT_STEPS = 12
 # a smaller, worse file
 LEARNING_RATE = 0.05
 # ... at DEFAULT_STEPS and above; a shorter path takes larger steps, SHORT_LEARNING_RATE at
-# SHORT_STEPS and below (the default encode's 4), linear between. Rate controlled, 4 steps,
-# 6 training photos (BSDS500, ImageNet; refine_steps.py --lr 0.05,0.1,0.15,0.2), at 0.10
+# SHORT_STEPS and below, linear between (the default encode's 6: 0.0875). Rate controlled,
+# 4 steps, 6 training photos (BSDS500, ImageNet; refine_steps.py --lr 0.05,0.1,0.15,0.2), at 0.10
 # bpp (4 reach it) 21.09 / 21.21 / 21.24 / 20.78 dB, SSIMULACRA2 −34.9 / −33.9 / −35.9 /
 # −42.6, JOD 7.31 / 7.34 / 7.30 / 7.09; at 0.25 21.97 / 22.16 / 22.08 / 21.87 dB, −9.1 /
 # −8.1 / −9.7 / −13.3, 8.03 / 8.06 / 8.03 / 7.94
