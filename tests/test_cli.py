@@ -1,12 +1,15 @@
 """The command-line tool, as a user runs it, on full-size Kodak images and hostile files."""
 
+import io
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from sdcodec import cli
 from sdcodec.cli import main
 
 from .conftest import psnr
@@ -166,6 +169,75 @@ def test_bad_cli_inputs(tmp_path, small_sdc, capsys):
     )
     assert "exceeds" in _one_error_line(capsys)
     assert _leftovers(tmp_path, {"junk.jpg", "small.png", "small.sdc"}) == []
+
+
+class _Kept(io.BytesIO):
+    def close(self) -> None:  # the wrapper closes it when monkeypatch lets it go
+        pass
+
+
+class _Stdio:
+    """Standard input holding ``data``, standard output kept (neither a terminal)."""
+
+    def __init__(self, monkeypatch, data: bytes = b""):
+        self.out = _Kept()
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(self.out, write_through=True))
+
+
+def test_standard_input_and_output(tmp_path, crop, monkeypatch, capsys):
+    src = tmp_path / "crop.png"
+    crop.save(src)
+    want = tmp_path / "want.sdc"
+    assert main(["encode", str(src), "-o", str(want), "--refine", "0"]) == 0
+    with monkeypatch.context() as m:  # image on stdin, file on stdout
+        io_ = _Stdio(m, src.read_bytes())
+        assert main(["encode", "-", "--refine", "0"]) == 0
+    assert io_.out.getvalue() == want.read_bytes()
+    with monkeypatch.context() as m:  # file on stdin, PNG on stdout
+        io_ = _Stdio(m, want.read_bytes())
+        assert main(["decode", "-"]) == 0
+    assert main(["decode", str(want), "-o", str(tmp_path / "want.png")]) == 0
+    assert io_.out.getvalue() == (tmp_path / "want.png").read_bytes()
+    with monkeypatch.context() as m:  # a file to stdout, stdin to a file in its own format
+        io_ = _Stdio(m)
+        assert main(["encode", str(src), "-o", "-", "--refine", "0"]) == 0
+        assert io_.out.getvalue() == want.read_bytes()
+        _Stdio(m, want.read_bytes())
+        assert main(["decode", "-", "-o", str(tmp_path / "out.webp")]) == 0
+    assert Image.open(tmp_path / "out.webp").format == "WEBP"
+    with monkeypatch.context() as m:
+        io_ = _Stdio(m, want.read_bytes())
+        assert main(["info", "-"]) == 0
+    assert json.loads(io_.out.getvalue())["file"] == "-"
+
+
+def test_bad_standard_input(tmp_path, crop, monkeypatch, capsys):
+    src = tmp_path / "crop.png"
+    crop.save(src)
+    for data, argv, message in [
+        (b"", ["encode", "-"], "standard input: empty"),
+        (b"no image", ["encode", "-", "-o", str(tmp_path / "x.sdc")], "not in a format Pillow reads"),
+        (src.read_bytes(), ["encode", "-", str(src)], "takes one input"),
+        (b"SDC\x00 not really", ["decode", "-", "-o", str(tmp_path / "x.png")], ""),
+        (b"x", ["decode", "-", "-o", str(tmp_path / "x.xyz")], "extension"),
+        (b"x", ["info", "-", "-"], "read once"),
+    ]:
+        with monkeypatch.context() as m:
+            io_ = _Stdio(m, data)
+            assert main(argv) == 1
+        assert message in _one_error_line(capsys) and io_.out.getvalue() == b""
+    monkeypatch.setattr(cli, "MAX_STDIN_BYTES", 100)
+    with monkeypatch.context() as m:
+        _Stdio(m, src.read_bytes())
+        assert main(["encode", "-", "-o", str(tmp_path / "x.sdc")]) == 1
+    assert "more than 100 bytes" in _one_error_line(capsys)
+    with monkeypatch.context() as m:
+        _Stdio(m)
+        m.setattr(sys.stdout, "isatty", lambda: True)
+        assert main(["encode", str(src), "-o", "-"]) == 1
+    assert "terminal" in _one_error_line(capsys)
+    assert _leftovers(tmp_path, {"crop.png"}) == []
 
 
 def test_missing_weights_one_line(tmp_path, small_sdc, capsys, monkeypatch):

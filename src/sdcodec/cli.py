@@ -8,6 +8,7 @@ the target and renamed into place, so a failure never leaves a partial file.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -35,6 +36,10 @@ from .quant import MODES
 
 PROG = "sdcodec"
 PROGRESS_MIN_FILES = 3
+STDIO = "-"  # as IN: standard input; as -o: standard output
+# what standard input may hold: a PNG of the largest image encode accepts is far smaller,
+# and a bigger stream is refused before it is all in memory
+MAX_STDIN_BYTES = 1 << 30
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,6 +55,37 @@ def _about(src: object, exc: Exception) -> str:
     """Prefix the file name unless the message already starts with it."""
     msg = str(exc)
     return msg if msg.startswith(str(src)) else f"{src}: {msg}"
+
+
+def _read_stdin() -> bytes:
+    data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise InputError(f"standard input: more than {MAX_STDIN_BYTES} bytes")
+    if not data:
+        raise InputError("standard input: empty")
+    return data
+
+
+def _write_stdout(data: bytes) -> None:
+    if sys.stdout.isatty():
+        raise InputError("will not write binary data to a terminal: redirect it or give -o FILE")
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def _stdio(args: argparse.Namespace, work: Callable[[bytes], bytes]) -> int:
+    """One input (a file, or standard input as IN "-") to one output (a file, or standard
+    output as -o "-" or where the input is standard input and no -o is given)."""
+    if len(args.inputs) != 1:
+        raise InputError(f"'{STDIO}' takes one input")
+    src = args.inputs[0]
+    out = args.output or STDIO
+    data = work(_read_stdin() if src == STDIO else read_file(src))
+    if out == STDIO:
+        _write_stdout(data)
+    else:
+        write_atomic(Path(out), lambda tmp: tmp.write_bytes(data))
+    return 0
 
 
 def _expand(inputs: list[str], extensions: set[str]) -> tuple[list[str], bool]:
@@ -189,6 +225,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     opts.validate()
     if args.ray:
         return _encode_with_ray(args, opts)
+    if STDIO in (*args.inputs, args.output):
+        return _stdio(args, lambda data: encode(data, opts))
     inputs, many = _expand(args.inputs, IMAGE_EXTENSIONS)
     pairs = list(zip(inputs, _outputs(inputs, args.output, ".sdc", many), strict=True))
 
@@ -216,7 +254,24 @@ def _encode_with_ray(args: argparse.Namespace, opts: EncodeOptions) -> int:
     return 1 if errors else 0
 
 
+def _save(im, fp, fmt: str) -> None:
+    extra = {"icc_profile": im.info["icc_profile"]} if "icc_profile" in im.info else {}
+    if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
+        im = im.convert(im.mode[:-1])  # JPEG has no alpha
+    im.save(fp, format=fmt, **extra)
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
+    if STDIO in (*args.inputs, args.output):
+        fmt = "PNG" if args.output in (None, STDIO) else _save_format(Path(args.output))
+
+        def image_bytes(data: bytes) -> bytes:
+            im = decode(data, models_dir=args.models, device=args.device, max_pixels=args.max_pixels)
+            buf = io.BytesIO()
+            _save(im, buf, fmt)
+            return buf.getvalue()
+
+        return _stdio(args, image_bytes)
     inputs, many = _expand(args.inputs, {".sdc"})
     outs = _outputs(inputs, args.output, ".decoded.png", many)
     for o in outs:
@@ -227,10 +282,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
             read_file(src), models_dir=args.models, device=args.device, max_pixels=args.max_pixels
         )
         fmt = _save_format(dst)
-        extra = {"icc_profile": im.info["icc_profile"]} if "icc_profile" in im.info else {}
-        if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
-            im = im.convert(im.mode[:-1])  # JPEG has no alpha
-        write_atomic(dst, lambda tmp: im.save(tmp, format=fmt, **extra))
+        write_atomic(dst, lambda tmp: _save(im, tmp, fmt))
 
     return _run_each(
         list(zip(inputs, outs, strict=True)), "decode", work, _valid_image if args.resume else None
@@ -239,9 +291,12 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     results, failures = [], 0
+    if args.inputs.count(STDIO) > 1:
+        raise InputError(f"'{STDIO}' can be read once")
     for src in args.inputs:
         try:
-            results.append({"file": src, **info(read_file(src), args.max_pixels)})
+            data = _read_stdin() if src == STDIO else read_file(src)
+            results.append({"file": src, **info(data, args.max_pixels)})
         except SdcodecError as exc:
             failures += 1
             _fail(_about(src, exc))

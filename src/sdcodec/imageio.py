@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError, SdcodecError
 
@@ -82,6 +82,8 @@ def open_image(source: ImageLike, max_pixels: int) -> Image.Image:
         raise
     except Image.DecompressionBombError as exc:
         raise InputError(f"{name}: {exc}") from None
+    except UnidentifiedImageError:  # its message names the file object, not the file
+        raise InputError(f"{name}: cannot read image: not in a format Pillow reads") from None
     except (OSError, ValueError, SyntaxError) as exc:  # Pillow's failures to identify or read
         raise InputError(f"{name}: cannot read image: {exc}") from None
 
