@@ -191,6 +191,17 @@ def test_bad_sdc_sources(tmp_path):
         sdcodec.info(None)
 
 
+def test_oversized_files_refused_unread(tmp_path, monkeypatch):
+    from sdcodec import codec
+
+    big = tmp_path / "big.sdc"
+    big.write_bytes(bytes(101))
+    monkeypatch.setattr(codec, "MAX_FILE_BYTES", 100)
+    for source in (big, big.open("rb")):
+        with pytest.raises(InputError, match="more than 100 bytes"):
+            sdcodec.decode(source)
+
+
 def _png16(arr: np.ndarray, color_type: int) -> bytes:
     """A minimal 16-bit PNG (Pillow cannot write 16-bit RGB), to test what users' tools make."""
     import struct

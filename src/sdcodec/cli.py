@@ -23,6 +23,7 @@ from .bitstream import DEFAULT_MAX_PIXELS
 from .codec import (
     AUTO_REFINE_PIXELS,
     AUTO_REFINE_STEPS,
+    MAX_FILE_BYTES,
     EncodeOptions,
     decode,
     encode,
@@ -37,9 +38,7 @@ from .quant import MODES
 PROG = "sdcodec"
 PROGRESS_MIN_FILES = 3
 STDIO = "-"  # as IN: standard input; as -o: standard output
-# what standard input may hold: a PNG of the largest image encode accepts is far smaller,
-# and a bigger stream is refused before it is all in memory
-MAX_STDIN_BYTES = 1 << 30
+MAX_STDIN_BYTES = MAX_FILE_BYTES  # a bigger stream is refused before it is all in memory
 
 
 class _Parser(argparse.ArgumentParser):

@@ -576,6 +576,9 @@ def _denoiser_name(denoiser: int) -> str:
 
 # what decode() and info() take: the file's bytes, its path or an open binary file
 SdcLike = bytes | bytearray | memoryview | str | os.PathLike | IO[bytes]
+# the most a file read whole may hold (the largest valid .sdc, an 8-bit latent with an
+# alpha plane at the pixel limit, is a small fraction of it): larger is refused unread
+MAX_FILE_BYTES = 1 << 30
 
 
 def sdc_bytes(data: SdcLike) -> bytes:
@@ -584,14 +587,18 @@ def sdc_bytes(data: SdcLike) -> bytes:
     if isinstance(data, (str, os.PathLike)):
         return read_file(data)
     if hasattr(data, "read"):
-        got = data.read()
+        got = data.read(MAX_FILE_BYTES + 1)
         if isinstance(got, bytes):
+            if len(got) > MAX_FILE_BYTES:
+                raise InputError(f"more than {MAX_FILE_BYTES} bytes: not an .sdc file")
             return got
     raise InputError(f"expected the bytes of an .sdc file, got a value of type {type(data).__name__}")
 
 
 def read_file(path: str | os.PathLike) -> bytes:
     try:
+        if Path(path).stat().st_size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: more than {MAX_FILE_BYTES} bytes")
         return Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: {exc.strerror or exc}") from None
