@@ -3,7 +3,7 @@ of ``--refine N --target-bpp X`` over the given images, for each N and X (and, w
 ``--set NAME=V1,V2``, each value of one number constant of refinement, rate control or the
 refined error — refine.NAME, ratecontrol.NAME or distortion.NAME — set for this run;
 ``--lr V1,V2`` is ``--set LEARNING_RATE=V1,V2``; ``--structure W1,W2``, each structure
-weight).
+weight; ``--codec NAME``, one learned codec instead of the quality ladder).
 
     SDCODEC_MODELS=../shared/models python benchmarks/refine_steps.py \\
         ../shared/data/kodak/kodim{01,07,13,23}.png --steps 12,24,48 --rates 0.15,0.25
@@ -40,6 +40,7 @@ def main() -> None:
     p.add_argument("--structure", default=str(EncodeOptions().refine_structure),
                    help="comma-separated structure weights (--structure of sdcodec encode)")  # fmt: skip
     p.add_argument("--downscale", type=int, help="code at 1/K size (--downscale of sdcodec encode)")
+    p.add_argument("--codec", help="a learned codec by name (--codec of sdcodec encode; default: the ladder)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = p.parse_args()
     if a.threads:
@@ -69,7 +70,7 @@ def main() -> None:
             t = time.perf_counter()
             try:
                 data = sdcodec.encode(im, EncodeOptions(target_bpp=bpp, refine=steps, refine_structure=structure,
-                                                            downscale=a.downscale))
+                                                            downscale=a.downscale, codec=a.codec))
             except InputError as exc:  # a small image cannot get down to a low rate
                 print(f"  {Path(path).name}: {exc}", flush=True)
                 continue
