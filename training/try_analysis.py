@@ -1,0 +1,138 @@
+"""Experiment: retrain a shipped codec's analysis (g_a and its bypass) for its synthesis.
+
+The shipped encoders' g_a was trained with lc3's synthesis; lc5–lc7 retrained the
+synthesis on g_a's symbols, never g_a. Refinement toward TAEF2's decode of the latent
+(what g_a can know) finds 3/4 of refinement's gain at 0.25 bpp (BENCHMARKS.md, session 24,
+benchmarks/amortization_gap.py), so g_a leaves most of it. This trains g_a alone, through
+the frozen synthesis and TAEF2 decoder, for refinement's objective: the context model's y
+bits (its float twin, straight-through rounding as refinement) + λ(level) · (squared error
++ the structural and luma band terms), per crop. z, the hyperprior and every table stay
+(z's symbols are rounded h_a outputs of the new y: same format, same decoder).
+
+    (cd training && python try_analysis.py ../.train-cache ../runs/ga7 --codec lc7 --minutes 25)
+
+Logs held-out crops before and after, coded exactly (coding.analyse): bpp and PSNR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from train_latent_codec import HOLDOUT, log
+
+from sdcodec.codec import DEFAULT_STRUCTURE
+from sdcodec.learned import coding, context, distortion, intnet, load, tables
+from sdcodec.models import by_name
+from sdcodec.models import load as load_autoencoder
+from sdcodec.models.registry import codec_by_name
+
+TRAINED = ("g_a.", "g_a_skip.")
+
+
+def objective(codec, decoder, latent, img, level: float):
+    """Refinement's uncapped score for one crop, differentiable in g_a: (loss, bits, MSE)."""
+    net = codec.net
+    gain = net.gain(torch.tensor([level]))[0].float().view(-1, 1, 1)
+    y = net.analysis(latent[None])[0] * gain
+    with torch.no_grad():
+        z = net.h_a(y[None])[0]
+    z_sym = np.clip(np.round(z.numpy()), -tables.Z_RANGE, tables.Z_RANGE).astype(np.int64)
+    mu0, s0 = (torch.from_numpy(v / float(1 << intnet.FRAC)).float() for v in coding.hyper_params(codec, z_sym))
+    ctx = codec.context_nets()
+    bits, parts = 0, []
+    for i, sl in enumerate(coding.slices(codec, y.shape[0])):
+        before = torch.cat(parts, 0)[None] if parts else y[None, :0]
+        m, sp = context.float_params(ctx, i, mu0[None, sl], s0[None, sl], before)
+        r = y[sl] - m[0]
+        parts.append(r + (torch.round(r) - r).detach() + m[0])
+        bits = bits - torch.log2(net.y_likelihood(r, context.clamp_s(sp[0]))).sum()
+    y_hat = torch.cat(parts, 0)
+    h, w = latent.shape[1:]
+    rec = decoder(net.synthesis((y_hat / gain)[None])[:, :, :h, :w])
+    pixels = img.shape[1] * img.shape[2]
+    bpp = float(bits.detach()) / pixels
+    err = distortion.tile_error(distortion.weight_at(DEFAULT_STRUCTURE, bpp), distortion.band_at(bpp))
+    dist = err(rec, img[None]) / img.numel()
+    lam = net.lam(level) * 255**2
+    return bits / pixels + lam * dist, bpp, float(((rec - img[None]) ** 2).mean())
+
+
+def evaluate(codec, decoder, latents, crops, rows, levels) -> str:
+    parts = []
+    with torch.no_grad():
+        for lv in levels:
+            bpp, mse = [], []
+            for row in rows:
+                lat = np.asarray(latents[row], np.float32)
+                z_sym, r_sym, mu, idx, _ = coding.analyse(codec, lat, lv)
+                payload = coding.pack_symbols(codec, z_sym, r_sym, idx)
+                latent = coding.decompress(codec, payload, lat.shape[1], lat.shape[2], lv)
+                out = np.rint(decoder.decode(latent) * 255)
+                bpp.append(8 * len(payload) / (out.shape[0] * out.shape[1]))
+                mse.append(np.mean((out - np.asarray(crops[row], np.float64)) ** 2))
+            parts.append(f"L{lv:g} {np.mean(bpp):.3f} bpp {10 * np.log10(255**2 / np.mean(mse)):.2f} dB")
+    return " | ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("cache", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--codec", default="lc7")
+    p.add_argument("--levels", default="1.5,2,3.5,5")
+    p.add_argument("--minutes", type=float, default=25)
+    p.add_argument("--lr", type=float, default=2e-5)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    a.out.mkdir(parents=True, exist_ok=True)
+    codec = load(codec_by_name(a.codec))
+    net = codec.net.float()
+    net.requires_grad_(False)
+    params = [prm for n, prm in net.named_parameters() if n.startswith(TRAINED)]
+    for prm in params:
+        prm.requires_grad_(True)
+    auto = load_autoencoder(by_name("taef2"), "decoder", device="cpu")
+    decoder = auto.net.float()
+    levels = [float(v) for v in a.levels.split(",")]
+    latents = np.load(a.cache / "latents.npy", mmap_mode="r")
+    crops = np.load(a.cache / "crops.npy", mmap_mode="r")
+    total = latents.shape[0] - HOLDOUT
+    held = np.arange(latents.shape[0] - 16, latents.shape[0])
+    log(a.out, f"{vars(a)}")
+    log(a.out, "holdout before " + evaluate(codec, auto, latents, crops, held, levels[1::2]))
+    opt = torch.optim.Adam(params, lr=a.lr)
+    t0, step, window = time.time(), 0, []
+    while time.time() - t0 < a.minutes * 60:
+        losses = []
+        for row in rng.integers(0, total, a.batch):
+            lat = torch.from_numpy(np.asarray(latents[row], np.float32))
+            img = torch.from_numpy(np.array(crops[row])).permute(2, 0, 1).float() / 255
+            loss, bpp, mse = objective(codec, decoder, lat, img, float(rng.choice(levels)))
+            losses.append(loss)
+            window.append((loss.item(), bpp, mse))
+        opt.zero_grad()
+        torch.stack(losses).mean().backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        if step % 100 == 0:
+            lo, bpp, mse = np.mean(window, axis=0)
+            window = []
+            log(a.out, f"step {step} loss {lo:.4f} bpp {bpp:.3f} mse {mse:.5f}")
+    torch.save({k: v for k, v in net.state_dict().items() if k.startswith(TRAINED)}, a.out / "final.pt")
+    log(a.out, f"holdout after {step} steps " + evaluate(codec, auto, latents, crops, held, levels[1::2]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
