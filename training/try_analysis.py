@@ -11,6 +11,9 @@ bits (its float twin, straight-through rounding as refinement) + λ(level) · (s
 
     (cd training && python try_analysis.py ../.train-cache ../runs/ga7 --codec lc7 --minutes 25)
 
+``--matched`` weighs the rate up as refinement's uncapped path does (its error with the
+structural and band terms over squared error alone).
+
 Logs held-out crops before and after, coded exactly (coding.analyse): bpp and PSNR.
 """
 
@@ -32,6 +35,7 @@ from sdcodec.models import load as load_autoencoder
 from sdcodec.models.registry import codec_by_name
 
 TRAINED = ("g_a.", "g_a_skip.")
+MATCHED = False
 
 
 def objective(codec, decoder, latent, img, level: float):
@@ -57,9 +61,13 @@ def objective(codec, decoder, latent, img, level: float):
     pixels = img.shape[1] * img.shape[2]
     bpp = float(bits.detach()) / pixels
     err = distortion.tile_error(distortion.weight_at(DEFAULT_STRUCTURE, bpp), distortion.band_at(bpp))
-    dist = err(rec, img[None]) / img.numel()
+    total = err(rec, img[None])
+    sse = ((rec - img[None]) ** 2).sum()
     lam = net.lam(level) * 255**2
-    return bits / pixels + lam * dist, bpp, float(((rec - img[None]) ** 2).mean())
+    # --matched: the rate weighed up as refinement weighs it (its step-0 error over squared
+    # error alone), so the extra terms do not buy bits the level's λ would not
+    weight = (total / sse).detach() if MATCHED else 1.0
+    return weight * bits / pixels + lam * total / img.numel(), bpp, float(sse.detach()) / img.numel()
 
 
 def evaluate(codec, decoder, latents, crops, rows, levels) -> str:
@@ -90,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--matched", action="store_true", help="weigh the rate as refinement does")
     a = p.parse_args(argv)
+    global MATCHED
+    MATCHED = a.matched
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
