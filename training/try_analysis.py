@@ -35,10 +35,9 @@ from sdcodec.models import load as load_autoencoder
 from sdcodec.models.registry import codec_by_name
 
 TRAINED = ("g_a.", "g_a_skip.")
-MATCHED = False
 
 
-def objective(codec, decoder, latent, img, level: float):
+def objective(codec, decoder, latent, img, level: float, matched: bool = False):
     """Refinement's uncapped score for one crop, differentiable in g_a: (loss, bits, MSE)."""
     net = codec.net
     gain = net.gain(torch.tensor([level]))[0].float().view(-1, 1, 1)
@@ -66,7 +65,7 @@ def objective(codec, decoder, latent, img, level: float):
     lam = net.lam(level) * 255**2
     # --matched: the rate weighed up as refinement weighs it (its step-0 error over squared
     # error alone), so the extra terms do not buy bits the level's λ would not
-    weight = (total / sse).detach() if MATCHED else 1.0
+    weight = (total / sse).detach() if matched else 1.0
     return weight * bits / pixels + lam * total / img.numel(), bpp, float(sse.detach()) / img.numel()
 
 
@@ -100,8 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--matched", action="store_true", help="weigh the rate as refinement does")
     a = p.parse_args(argv)
-    global MATCHED
-    MATCHED = a.matched
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
@@ -128,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in rng.integers(0, total, a.batch):
             lat = torch.from_numpy(np.asarray(latents[row], np.float32))
             img = torch.from_numpy(np.array(crops[row])).permute(2, 0, 1).float() / 255
-            loss, bpp, mse = objective(codec, decoder, lat, img, float(rng.choice(levels)))
+            loss, bpp, mse = objective(codec, decoder, lat, img, float(rng.choice(levels)), a.matched)
             losses.append(loss)
             window.append((loss.item(), bpp, mse))
         opt.zero_grad()
