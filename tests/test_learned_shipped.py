@@ -1,4 +1,4 @@
-"""The shipped learned codecs (lc1, lc3, lc4, lc5, lc6): weights load and match their pin, and golden files
+"""The shipped learned codecs (lc1, lc3–lc7): weights load and match their pin, and golden files
 decode to their stored symbols on every path. The Kodak figures it must reproduce are in
 tests/test_cli.py (MEASURED, row "learned"). CI never trains."""
 
@@ -30,9 +30,12 @@ def test_shipped_weights_size():
     integer context networks only; 16-bit weights: 7-bit ones cost 4% of y's bits) and lc5
     1.65 MB (its synthesis only, int8) took it to 15.1 MB, lc6 (1.63 MB, the same for
     lc1's symbols) to 16.7 MB, lc7 (1.65 MB, lc5 trained on) to 18.3 MB. This keeps it from
-    growing further unnoticed."""
+    growing further unnoticed, and checks every file in the weights folder is one the
+    registry pins."""
     files = [*models.registry.CODECS, *models.registry.RESTORERS]
-    total = sum((learned.WEIGHTS_DIR / x.file).stat().st_size for x in files)
+    names = {x.file for x in files} | {c.analysis for c in models.registry.CODECS if c.analysis}
+    assert names == {p.name for p in learned.WEIGHTS_DIR.glob("*.safetensors")}
+    total = sum((learned.WEIGHTS_DIR / n).stat().st_size for n in names)
     assert total < 18_400_000
 
 

@@ -343,6 +343,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             "kind": kind, "name": x.name, "id": x.id, "autoencoder": x.autoencoder,
             "sha256": x.sha256, "default": x.name == models.registry.DEFAULT_CODEC,
             "available": (WEIGHTS_DIR / x.file).is_file(), "description": x.description,
+            **({"analysis": x.analysis, "analysis_sha256": x.analysis_sha256}
+               if getattr(x, "analysis", "") else {}),
         }
         for kind, x in learned
     ]  # fmt: skip

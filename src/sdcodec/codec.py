@@ -399,7 +399,8 @@ def _pack_learned(analysis: Analysis, opts: EncodeOptions) -> bytes:
     codec = learned.load(spec, opts.device)
     level = spec.default_level if opts.level is None else float(opts.level)
     level = float(np.float32(level))  # what the file stores is what the encoder uses
-    z_sym, r_sym, mu, idx, r = coding.analyse(codec, analysis.latent, level)
+    refining = bool(opts.refine) and _refinable(analysis)
+    z_sym, r_sym, mu, idx, r = coding.analyse(codec, analysis.latent, level, retrained=not refining)
     payload = coding.pack_symbols(codec, z_sym, r_sym, idx)
     params = quant.QuantParams(quant.QuantizerId.LEARNED, None, codec_id=spec.id, level=level)
     if opts.refine:
@@ -413,6 +414,13 @@ def _pack_learned(analysis: Analysis, opts: EncodeOptions) -> bytes:
     return _write(analysis, replace(params, codec_id=chosen.id), bitstream.HYPERPRIOR_CODER, payload, decode)
 
 
+def _refinable(analysis: Analysis) -> bool:
+    from .learned import refine
+
+    rgb = analysis.prepared.rgb
+    return rgb.shape[0] * rgb.shape[1] <= refine.MAX_PIXELS
+
+
 def _refined(analysis: Analysis, opts: EncodeOptions, codec, symbols, level: float,
              payload: bytes, cap: int | None) -> bytes:  # fmt: skip
     """The payload with refined y symbols, where the image is small enough to refine and
@@ -420,7 +428,7 @@ def _refined(analysis: Analysis, opts: EncodeOptions, codec, symbols, level: flo
     from .learned import coding, refine, restore
 
     rgb = analysis.prepared.rgb
-    if rgb.shape[0] * rgb.shape[1] > refine.MAX_PIXELS:
+    if not _refinable(analysis):
         warnings.warn(
             f"refinement skipped: {rgb.shape[1]}x{rgb.shape[0]} is above its "
             f"{refine.MAX_PIXELS}-pixel limit", stacklevel=3,

@@ -9,6 +9,7 @@ symbols. ``load`` reads and caches a codec; coding.py turns latents into payload
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import threading
@@ -35,6 +36,9 @@ class LoadedCodec:
     z_counts: np.ndarray
     device: str
     context: list[list[IntConv]] | None = None  # context.py's networks, one per slice
+    # net with CodecSpec.analysis in place of its g_a: what an encoder that does not refine
+    # starts from (refinement from it ends further from the image: docs/LEARNED.md, ga7)
+    retrained: object = None
     _context_nets: object = field(default=None, repr=False, compare=False)
 
     def context_nets(self):
@@ -79,6 +83,8 @@ SHARED_WITH_BASE = ("h_a.", "int_h_s.", "z_log_scale", "y_counts", "thresholds",
 # what a codec that decodes another's symbols with its own synthesis holds
 # (training/train_synthesis.py): everything else is the other codec's
 SYNTHESIS = ("g_s.", "g_s_skip.")
+# what a retrained analysis file holds (CodecSpec.analysis; training/train_analysis.py)
+ANALYSIS = ("g_a.", "g_a_skip.")
 
 
 def save(path: Path, model, config: dict, int8: bool = True, base: str | None = None) -> str:
@@ -198,6 +204,10 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
         if missing:
             raise ValueError(f"missing {missing[0]}")
         net.load_state_dict(state, strict=False)
+        retrained = None
+        if spec is not None and spec.analysis:
+            retrained = copy.deepcopy(net)
+            retrained.load_state_dict(_analysis_state(spec, net), strict=False)
         hyper = _int_layers(tensors, "int_h_s")
         ctx = None
         if "context" in config:
@@ -210,8 +220,19 @@ def load_file(path: Path, spec: CodecSpec | None = None, device: str = "cpu") ->
         raise ModelUnavailableError(
             f"{path}: not a learned-codec weights file ({first_line(exc)})"
         ) from None
-    net.to(device).eval().requires_grad_(False)
-    return LoadedCodec(spec, net, hyper, y_counts, thresholds, z_counts, device, ctx)
+    for n in (net, retrained):
+        if n is not None:
+            n.to(device).eval().requires_grad_(False)
+    return LoadedCodec(spec, net, hyper, y_counts, thresholds, z_counts, device, ctx, retrained=retrained)
+
+
+def _analysis_state(spec: CodecSpec, net) -> dict:
+    _, tensors = read_weights(WEIGHTS_DIR / spec.analysis, spec.analysis_sha256, "learned analysis")
+    state = float_state(tensors, net.state_dict())
+    wanted = [k for k in net.state_dict() if k.startswith(ANALYSIS)]
+    if sorted(state) != sorted(wanted):
+        raise ValueError(f"{spec.analysis} is not an analysis for {spec.name}")
+    return state
 
 
 def _int_layers(tensors: dict, prefix: str) -> list[IntConv]:
@@ -273,6 +294,20 @@ def save_synthesis(path: Path, state: dict, codec: str, meta: dict) -> str:
     config = {"model": own["model"], "symbols": codec, "run": meta.get("run", {})}
     if "context" in own:
         config["context"] = own["context"]
+    tensors = float_tensors(state)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path),
+              metadata={"config": json.dumps(config)})  # fmt: skip
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_analysis(path: Path, state: dict, codec: str, meta: dict) -> str:
+    """Write an analysis retrained for the shipped codec ``codec`` (training/train_analysis.py):
+    g_a and its bypass only, kernels int8 (float_tensors); CodecSpec.analysis names it."""
+    from safetensors.torch import save_file
+
+    if set(k.split(".")[0] + "." for k in state) - set(ANALYSIS):
+        raise ValueError("an analysis holds only g_a and g_a_skip")
+    config = {"analysis_for": codec, "run": meta.get("run", {})}
     tensors = float_tensors(state)
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path),
               metadata={"config": json.dumps(config)})  # fmt: skip

@@ -108,20 +108,21 @@ def symbol_params(codec: LoadedCodec, z_sym: np.ndarray, r_sym: np.ndarray):
     return _walk(codec, z_sym, r_sym.shape, lambda sl, mu, idx: r_sym[sl])[1:]
 
 
-def analyse(codec: LoadedCodec, latent: np.ndarray, level: float):
+def analyse(codec: LoadedCodec, latent: np.ndarray, level: float, retrained: bool = False):
     """(C, h, w) latent → z symbols, y symbols, μ fixed-point, scale indices, and y − μ
     before rounding (what learned/refine.py starts from)."""
-    z_sym, y = analysis_y(codec, latent, level)
+    z_sym, y = analysis_y(codec, latent, level, retrained)
     return (z_sym, *quantize(codec, y, z_sym))
 
 
-def analysis_y(codec: LoadedCodec, latent: np.ndarray, level: float):
-    """(C, h, w) latent → (z symbols, y after the gain as float64)."""
+def analysis_y(codec: LoadedCodec, latent: np.ndarray, level: float, retrained: bool = False):
+    """(C, h, w) latent → (z symbols, y after the gain as float64). ``retrained``: through
+    the codec's retrained analysis where it has one (LoadedCodec.retrained)."""
     import torch
 
     from .nets import pad_to
 
-    net = codec.net
+    net = codec.retrained if retrained and codec.retrained is not None else codec.net
     with torch.inference_mode():
         x = pad_to(torch.from_numpy(np.ascontiguousarray(latent))[None].float(), Z_DOWN)
         y = (net.analysis(x.to(codec.device))[0].float().cpu() * _gain(codec, level)).double()
@@ -130,8 +131,8 @@ def analysis_y(codec: LoadedCodec, latent: np.ndarray, level: float):
     return z_sym, y.numpy()
 
 
-def compress(codec: LoadedCodec, latent: np.ndarray, level: float) -> bytes:
-    z_sym, r_sym, _, idx, _ = analyse(codec, latent, level)
+def compress(codec: LoadedCodec, latent: np.ndarray, level: float, retrained: bool = False) -> bytes:
+    z_sym, r_sym, _, idx, _ = analyse(codec, latent, level, retrained)
     return pack_symbols(codec, z_sym, r_sym, idx)
 
 

@@ -199,6 +199,12 @@ class CodecSpec:
     # file both ways (and with that codec's restorer) and writes whichever id decodes this
     # image closer, when the decode-side settings are left to it
     fallback: str = ""
+    # an analysis (g_a and its bypass) retrained after the codec shipped, with its sha256:
+    # only the encoder runs it (where it does not refine: LoadedCodec.retrained), so the
+    # files keep this codec's id and fingerprint and decode as before; none ships yet
+    # (docs/LEARNED.md, "Retrained analyses")
+    analysis: str = ""
+    analysis_sha256: str = ""
 
     @property
     def fingerprint(self) -> bytes:
