@@ -202,7 +202,7 @@ class CodecSpec:
     # an analysis (g_a and its bypass) retrained after the codec shipped, with its sha256:
     # only the encoder runs it (where it does not refine: LoadedCodec.retrained), so the
     # files keep this codec's id and fingerprint and decode as before; none ships yet
-    # (docs/LEARNED.md, "Retrained analyses")
+    # (docs/LEARNED.md, ga7)
     analysis: str = ""
     analysis_sha256: str = ""
 
