@@ -342,7 +342,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         {
             "kind": kind, "name": x.name, "id": x.id, "autoencoder": x.autoencoder,
             "sha256": x.sha256, "default": x.name == models.registry.DEFAULT_CODEC,
-            "available": (WEIGHTS_DIR / x.file).is_file(), "description": x.description,
+            "available": all((WEIGHTS_DIR / f).is_file() for f in (x.file, getattr(x, "analysis", "")) if f),
+            "description": x.description,
             **({"analysis": x.analysis, "analysis_sha256": x.analysis_sha256}
                if getattr(x, "analysis", "") else {}),
         }
