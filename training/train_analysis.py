@@ -60,6 +60,11 @@ def _coded(codec, net, latent, level: float):
         z = net.h_a(y[None])[0]
     z_sym = np.clip(np.round(z.numpy()), -tables.Z_RANGE, tables.Z_RANGE).astype(np.int64)
     mu0, s0 = (torch.from_numpy(v / float(1 << intnet.FRAC)).float() for v in coding.hyper_params(codec, z_sym))
+    if codec.context is None:
+        # lc1's symbols (lc6): y − μ rounded, every scale where z put it
+        r = y - mu0
+        y_hat = mu0 + r + (torch.round(r) - r).detach()
+        return y_hat, -torch.log2(net.y_likelihood(r, context.clamp_s(s0))).sum(), gain
     ctx = codec.context_nets()
     bits, parts = 0, []
     for i, sl in enumerate(coding.slices(codec, y.shape[0])):
@@ -124,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fixed-rate", action="store_true",
                    help="hold each level's rate at the shipped g_a's (a dual variable per level)")
     p.add_argument("--dual-lr", type=float, default=0.05)
+    p.add_argument("--dual-init", type=float, default=1.5,
+                   help="every level's rate weight at the start (ga7's settled at 6–16)")
     p.add_argument("--resume", type=Path, help="start from a run's last.pt or final.pt")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -151,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     log(a.out, f"{vars(a)}")
     log(a.out, "holdout before " + evaluate(codec, auto, latents, crops, held, levels[1::2]))
     opt = torch.optim.Adam(params, lr=a.lr)
-    log_w = {lv: float(np.log(1.5)) for lv in levels}
+    log_w = {lv: float(np.log(a.dual_init)) for lv in levels}
     t0, step, window, window_summary = time.time(), 0, [], ""
     while time.time() - t0 < a.minutes * 60:
         losses = []
@@ -167,7 +174,12 @@ def main(argv: list[str] | None = None) -> int:
             loss, bpp, mse = objective(codec, decoder, lat, img, lv, a.matched, rw)
             if ref is not None:
                 pixels = img.shape[1] * img.shape[2]
-                log_w[lv] += a.dual_lr * (bpp * pixels / ref_bits - 1)
+                # the log of the ratio, clipped: a flat crop's few reference bits would
+                # otherwise kick the weight up far more than a busy crop can pull it down
+                # (lc6 level 4's weight ran away to 380 and took g_a with it)
+                ratio = max(bpp * pixels, 1.0) / max(ref_bits, 1.0)
+                log_w[lv] = float(np.clip(log_w[lv] + a.dual_lr * np.clip(np.log(ratio), -0.5, 0.5),
+                                          np.log(0.25), np.log(64)))
             losses.append(loss)
             window.append((loss.item(), bpp, mse))
         opt.zero_grad()
