@@ -148,7 +148,7 @@ def main() -> None:
         for target in targets:
             z, sym = z_sym, r_sym
             if target != "none":
-                goal, through = (seen, decoder) if target == "taef2" else (ref, decoder)
+                goal, through = (seen if target == "taef2" else ref), decoder
                 if target.startswith("latent"):
                     through = _latent_proxy(codec, decoder, lat, seen.astype(np.float64), a.level,
                                             (z_sym, r_sym), target == "latent-ch")  # fmt: skip
